@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Write a file atomically: write to a temp file in the same folder, fsync, then rename over the target.
+ * A crash mid-write leaves the old file intact.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array | Uint8Array[]): Promise<void> {
+  const dir = path.dirname(file);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    if (Array.isArray(data)) {
+      for (const chunk of data) await fh.write(chunk);
+    } else {
+      await fh.writeFile(data);
+    }
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  try {
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function readJsonFile(file: string): Promise<unknown> {
+  const text = await fsp.readFile(file, 'utf8');
+  return JSON.parse(text) as unknown;
+}
