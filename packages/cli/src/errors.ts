@@ -1,0 +1,29 @@
+import { isSooError } from '@soo/core';
+import type { Io } from './io.js';
+
+/** A command-line usage problem (bad flag combination): exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+/** Print one line for an error (stack with --verbose) and return the exit code. */
+export function reportError(io: Io, e: unknown, verbose: boolean): number {
+  if (e instanceof UsageError) {
+    io.err(`soo: ${e.message}\n(see soo <command> --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (isSooError(e)) {
+    io.err(`soo: error [${e.code}]: ${e.message}\n`);
+  } else if (e instanceof Error) {
+    io.err(`soo: unexpected error: ${e.message}\n`);
+  } else {
+    io.err(`soo: unexpected error: ${String(e)}\n`);
+  }
+  if (verbose && e instanceof Error && e.stack) io.err(e.stack + '\n');
+  else io.err('(run with --verbose for the stack)\n');
+  return EXIT_RUNTIME;
+}

@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { registerTokenize } from './commands/tokenize.js';
+import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
+import { type Io, processIo } from './io.js';
+
+export { UsageError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './errors.js';
+export type { Io } from './io.js';
+
+export const VERSION = '0.1.0';
+
+/** Build the `soo` program. Every command registers itself here. */
+export function createProgram(io: Io = processIo): Command {
+  const program = new Command('soo')
+    .description('Self-Other Overlap fine-tuning: inspect models, tokenize, compute SOO steps, train and evaluate')
+    .version(VERSION)
+    .option('--verbose', 'print stacks on errors')
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  registerTokenize(program, io);
+  program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
+  return program;
+}
+
+/**
+ * Run `soo` with the given arguments (without `node` and the script name) and return the exit code:
+ * 0 ok, 1 runtime error, 2 usage error.
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const program = createProgram(io);
+  program.exitOverride();
+  program.commands.forEach((c) => c.exitOverride());
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    return reportError(io, e, verbose);
+  }
+}
