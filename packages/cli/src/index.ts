@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerInspect } from './commands/inspect.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
 import { type Io, processIo } from './io.js';
@@ -16,6 +17,7 @@ export function createProgram(io: Io = processIo): Command {
     .option('--verbose', 'print stacks on errors')
     .showHelpAfterError(false)
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  registerInspect(program, io);
   registerTokenize(program, io);
   program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   return program;
