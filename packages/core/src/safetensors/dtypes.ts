@@ -12,7 +12,18 @@ import { InvalidArgumentError } from '../errors.js';
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 /** Every supported dtype, widest first. */
-export const DTYPES: readonly Dtype[] = ['F64', 'I64', 'F32', 'I32', 'BF16', 'F16', 'I16', 'I8', 'U8', 'BOOL'];
+export const DTYPES: readonly Dtype[] = [
+  'F64',
+  'I64',
+  'F32',
+  'I32',
+  'BF16',
+  'F16',
+  'I16',
+  'I8',
+  'U8',
+  'BOOL',
+];
 
 /** Bytes per element. */
 export const DTYPE_SIZE: Readonly<Record<Dtype, number>> = {
