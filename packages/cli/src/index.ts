@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerForward } from './commands/forward.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerStep } from './commands/step.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
 import { type Io, processIo } from './io.js';
@@ -19,6 +21,8 @@ export function createProgram(io: Io = processIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerInspect(program, io);
   registerTokenize(program, io);
+  registerForward(program, io);
+  registerStep(program, io);
   program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   return program;
 }

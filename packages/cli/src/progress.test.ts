@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { createProgress } from './progress.js';
+import { captureIo } from './testing.js';
+
+describe('progress', () => {
+  it('--json writes one JSON line per update and a done event', () => {
+    const io = captureIo();
+    const p = createProgress(io, { label: 'step', total: 3, json: true });
+    p.update(1, { loss: 0.5 });
+    p.update(2, { loss: 0.25 });
+    p.finish();
+    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ event: 'progress', label: 'step', done: 1, total: 3, loss: 0.5 });
+    expect(lines[2]).toMatchObject({ event: 'done', done: 2, loss: 0.25 });
+    expect(io.stderr()).toBe('');
+  });
+
+  it('a terminal gets a redrawn bar with ETA', () => {
+    const cap = captureIo();
+    const tty = { out: cap.out, err: cap.err, isTTY: true };
+    const p = createProgress(tty, { label: 'train', total: 4, json: false });
+    p.update(2, { loss: 1.5 });
+    p.finish();
+    expect(cap.stderr()).toContain('\rtrain ');
+    expect(cap.stderr()).toContain('2/4');
+    expect(cap.stderr()).toContain('ETA');
+    expect(cap.stderr().endsWith('\n')).toBe(true);
+  });
+
+  it('a pipe gets plain lines at most every 10%', () => {
+    const io = captureIo();
+    const p = createProgress(io, { label: 'step', total: 100, json: false });
+    for (let i = 1; i <= 100; i++) p.update(i, { loss: 1 / i });
+    p.finish();
+    const lines = io.stderr().trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(10);
+    expect(lines.length).toBeLessThanOrEqual(12);
+  });
+});

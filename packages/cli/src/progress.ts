@@ -1,0 +1,84 @@
+import type { Io } from './io.js';
+
+export interface ProgressOptions {
+  /** What is being counted ("step", "prompt"). */
+  label: string;
+  total: number;
+  /** JSON lines on stdout instead of a bar. */
+  json: boolean;
+}
+
+export interface Progress {
+  /** Advance to `done` (absolute) with named values (loss, ...). */
+  update(done: number, values?: Record<string, number>): void;
+  /** Final line; the bar stays on screen. */
+  finish(values?: Record<string, number>): void;
+}
+
+function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  const sec = Math.round(s % 60);
+  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+}
+
+function fmtValue(v: number): string {
+  return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3);
+}
+
+/**
+ * Progress for long work: a redrawn bar with rate and ETA when stderr is a terminal, a JSON object per
+ * update on stdout with `--json` (`{"event":"progress","label","done","total","elapsed_s","eta_s",...}`),
+ * and plain lines every 10% otherwise (CI logs).
+ */
+export function createProgress(io: Io, opts: ProgressOptions): Progress {
+  const start = Date.now();
+  let lastPlain = -1;
+  const render = (done: number, values: Record<string, number>, final: boolean): void => {
+    const elapsed = (Date.now() - start) / 1000;
+    const rate = done > 0 ? elapsed / done : NaN;
+    const eta = done > 0 ? rate * (opts.total - done) : NaN;
+    if (opts.json) {
+      io.out(
+        JSON.stringify({
+          event: final ? 'done' : 'progress',
+          label: opts.label,
+          done,
+          total: opts.total,
+          elapsed_s: Number(elapsed.toFixed(3)),
+          eta_s: Number.isFinite(eta) ? Number(eta.toFixed(3)) : null,
+          ...values,
+        }) + '\n',
+      );
+      return;
+    }
+    const vals = Object.entries(values)
+      .map(([k, v]) => `${k} ${fmtValue(v)}`)
+      .join('  ');
+    const frac = opts.total > 0 ? Math.min(1, done / opts.total) : 1;
+    if (io.isTTY) {
+      const width = 24;
+      const filled = Math.round(frac * width);
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      io.err(`\r${opts.label} ${bar} ${done}/${opts.total}  ${vals}  ${fmtDuration(elapsed)} < ETA ${fmtDuration(eta)}\x1b[K${final ? '\n' : ''}`);
+      return;
+    }
+    const decile = Math.floor(frac * 10);
+    if (final || decile > lastPlain) {
+      lastPlain = decile;
+      io.err(`${opts.label} ${done}/${opts.total}  ${vals}  elapsed ${fmtDuration(elapsed)}  eta ${fmtDuration(eta)}\n`);
+    }
+  };
+  let lastDone = 0;
+  let lastValues: Record<string, number> = {};
+  return {
+    update(done, values = {}) {
+      lastDone = done;
+      lastValues = values;
+      render(done, values, false);
+    },
+    finish(values) {
+      render(lastDone, values ?? lastValues, true);
+    },
+  };
+}
