@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerForward } from './commands/forward.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerScore } from './commands/score.js';
 import { registerStep } from './commands/step.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
@@ -23,6 +24,7 @@ export function createProgram(io: Io = processIo): Command {
   registerTokenize(program, io);
   registerForward(program, io);
   registerStep(program, io);
+  registerScore(program, io);
   program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   return program;
 }

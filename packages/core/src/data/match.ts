@@ -58,11 +58,19 @@ export function phraseCoreSource(phrase: string): string {
   return `${body}(?:['\u2019]s|(?<=s)['\u2019])?`;
 }
 
-/** A global, case-insensitive, unicode regex for whole-word matches of `phrase`. */
+const regexCache = new Map<string, RegExp>();
+
+/** A global, case-insensitive, unicode regex for whole-word matches of `phrase` (a fresh object per call). */
 export function phraseRegex(phrase: string): RegExp {
-  const before = `(?<!${LETTER_OR_DIGIT})(?<!\\p{L}-)`;
-  const after = `(?!${LETTER_OR_DIGIT})(?!-\\p{L})`;
-  return new RegExp(`${before}(?:${phraseCoreSource(phrase)})${after}`, 'giu');
+  let re = regexCache.get(phrase);
+  if (re === undefined) {
+    const before = `(?<!${LETTER_OR_DIGIT})(?<!\\p{L}-)`;
+    const after = `(?!${LETTER_OR_DIGIT})(?!-\\p{L})`;
+    re = new RegExp(`${before}(?:${phraseCoreSource(phrase)})${after}`, 'giu');
+    if (regexCache.size > 4096) regexCache.clear();
+    regexCache.set(phrase, re);
+  }
+  return new RegExp(re);
 }
 
 export interface PhraseMatch {

@@ -53,7 +53,12 @@ export interface TemplateSource {
 }
 
 function sourceLabel(src: TemplateSource): { prefix: string; file: string | undefined; field: string } {
-  const loc = src.line !== undefined ? `line ${src.line}` : src.index !== undefined ? `templates[${src.index}]` : 'template';
+  const loc =
+    src.line !== undefined
+      ? `line ${src.line}`
+      : src.index !== undefined
+        ? `templates[${src.index}]`
+        : 'template';
   return { prefix: src.file ? `${src.file}: ${loc}` : loc, file: src.file, field: loc };
 }
 
@@ -64,22 +69,34 @@ function sourceLabel(src: TemplateSource): { prefix: string; file: string | unde
 export function validateTemplate(t: unknown, src: TemplateSource = {}): PairTemplate {
   const { prefix, file, field } = sourceLabel(src);
   if (t === null || typeof t !== 'object' || Array.isArray(t)) {
-    throw new DataError('DATA_INVALID', `${prefix}: expected a template object {"self": string, "other": string}`, { file, field });
+    throw new DataError(
+      'DATA_INVALID',
+      `${prefix}: expected a template object {"self": string, "other": string}`,
+      { file, field },
+    );
   }
   const o = t as Record<string, unknown>;
   for (const side of ['self', 'other'] as const) {
     const v = o[side];
     if (typeof v !== 'string') {
-      throw new DataError('DATA_INVALID', `${prefix}: "${side}" must be a string containing ${ITEM_PLACEHOLDER}, got ${v === undefined ? 'nothing' : v === null ? 'null' : typeof v}`, {
-        file,
-        field: `${field}: ${side}`,
-      });
+      throw new DataError(
+        'DATA_INVALID',
+        `${prefix}: "${side}" must be a string containing ${ITEM_PLACEHOLDER}, got ${v === undefined ? 'nothing' : v === null ? 'null' : typeof v}`,
+        {
+          file,
+          field: `${field}: ${side}`,
+        },
+      );
     }
     if (!v.includes(ITEM_PLACEHOLDER)) {
-      throw new DataError('DATA_INVALID', `${prefix}: "${side}" has no ${ITEM_PLACEHOLDER} placeholder (expected text such as "You intend to steal the {item}. ..."), got ${JSON.stringify(v)}`, {
-        file,
-        field: `${field}: ${side}`,
-      });
+      throw new DataError(
+        'DATA_INVALID',
+        `${prefix}: "${side}" has no ${ITEM_PLACEHOLDER} placeholder (expected text such as "You intend to steal the {item}. ..."), got ${JSON.stringify(v)}`,
+        {
+          file,
+          field: `${field}: ${side}`,
+        },
+      );
     }
   }
   return { self: o.self as string, other: o.other as string };
@@ -87,7 +104,10 @@ export function validateTemplate(t: unknown, src: TemplateSource = {}): PairTemp
 
 /** Fill both sides of a template with `item` (every `{item}` is replaced). */
 export function fillTemplate(t: PairTemplate, item: string): SelfOtherPair {
-  return { self: t.self.split(ITEM_PLACEHOLDER).join(item), other: t.other.split(ITEM_PLACEHOLDER).join(item) };
+  return {
+    self: t.self.split(ITEM_PLACEHOLDER).join(item),
+    other: t.other.split(ITEM_PLACEHOLDER).join(item),
+  };
 }
 
 /**
@@ -114,16 +134,28 @@ export interface MakeTrainingPairsOptions {
 /** Build the SOO training pairs. Deterministic for given options (and seed, when shuffled). */
 export function makeTrainingPairs(options: MakeTrainingPairsOptions = {}): TrainingPair[] {
   const items = options.items ?? TRAINING_ITEMS;
-  const templates = (options.templates ?? TRAINING_TEMPLATES).map((t, index) => validateTemplate(t, { index }));
+  const templates = (options.templates ?? TRAINING_TEMPLATES).map((t, index) =>
+    validateTemplate(t, { index }),
+  );
   const layout = options.layout ?? 'paper52';
   if (layout !== 'paper52' && layout !== 'allTemplates') {
-    throw new DataError('DATA_INVALID', `layout: expected "paper52" or "allTemplates", got ${JSON.stringify(layout)}`, { field: 'layout' });
+    throw new DataError(
+      'DATA_INVALID',
+      `layout: expected "paper52" or "allTemplates", got ${JSON.stringify(layout)}`,
+      { field: 'layout' },
+    );
   }
-  if (templates.length === 0) throw new DataError('DATA_INVALID', 'templates: expected at least one template', { field: 'templates' });
-  if (items.length === 0) throw new DataError('DATA_INVALID', 'items: expected at least one item', { field: 'items' });
+  if (templates.length === 0)
+    throw new DataError('DATA_INVALID', 'templates: expected at least one template', { field: 'templates' });
+  if (items.length === 0)
+    throw new DataError('DATA_INVALID', 'items: expected at least one item', { field: 'items' });
   items.forEach((item, i) => {
     if (typeof item !== 'string' || item.trim() === '') {
-      throw new DataError('DATA_INVALID', `items[${i}]: expected a non-empty string, got ${JSON.stringify(item)}`, { field: `items[${i}]` });
+      throw new DataError(
+        'DATA_INVALID',
+        `items[${i}]: expected a non-empty string, got ${JSON.stringify(item)}`,
+        { field: `items[${i}]` },
+      );
     }
   });
   const pairs: TrainingPair[] = [];
@@ -173,7 +205,13 @@ export function findOverlaps(
   ];
   input.forEach((x, i) => {
     const base = options.label ? options.label(i) : typeof x === 'string' ? `items[${i}]` : `pairs[${i}]`;
-    const texts: Array<[string, string]> = typeof x === 'string' ? [[base, x]] : [[`${base}: self`, x.self], [`${base}: other`, x.other]];
+    const texts: Array<[string, string]> =
+      typeof x === 'string'
+        ? [[base, x]]
+        : [
+            [`${base}: self`, x.self],
+            [`${base}: other`, x.other],
+          ];
     for (const [where, text] of texts) {
       for (const [category, words] of cats) {
         for (const word of words) {
@@ -212,15 +250,26 @@ export function checkDisjoint(
  * blank lines skipped). Errors name the file and line. The pairs are checked against the test vocabulary
  * (`DATA_OVERLAP`) unless `checkAgainst` is `false`.
  */
-export async function readPairsJsonl(file: string, options: { checkAgainst?: TestVocabulary | false } = {}): Promise<SelfOtherPair[]> {
+export async function readPairsJsonl(
+  file: string,
+  options: { checkAgainst?: TestVocabulary | false } = {},
+): Promise<SelfOtherPair[]> {
   const recs = await readJsonlFile(file);
-  if (recs.length === 0) throw new DataError('DATA_INVALID', `${file}: no pairs (expected one {"self", "other"} JSON object per line)`, { file });
+  if (recs.length === 0)
+    throw new DataError(
+      'DATA_INVALID',
+      `${file}: no pairs (expected one {"self", "other"} JSON object per line)`,
+      { file },
+    );
   const pairs = recs.map((rec) => ({
     self: requireStringField(rec, 'self', file, 'the self prompt as a non-empty string'),
     other: requireStringField(rec, 'other', file, 'the other prompt as a non-empty string'),
   }));
   if (options.checkAgainst !== false) {
-    checkDisjoint(pairs, options.checkAgainst ?? TEST_VOCABULARY, { file, label: (i) => `line ${recs[i]!.line}` });
+    checkDisjoint(pairs, options.checkAgainst ?? TEST_VOCABULARY, {
+      file,
+      label: (i) => `line ${recs[i]!.line}`,
+    });
   }
   return pairs;
 }
@@ -228,7 +277,12 @@ export async function readPairsJsonl(file: string, options: { checkAgainst?: Tes
 /** Read user templates from JSONL: `{"self", "other"}` per line, each containing `{item}`. */
 export async function readTemplatesJsonl(file: string): Promise<PairTemplate[]> {
   const recs = await readJsonlFile(file);
-  if (recs.length === 0) throw new DataError('DATA_INVALID', `${file}: no templates (expected one {"self", "other"} JSON object per line)`, { file });
+  if (recs.length === 0)
+    throw new DataError(
+      'DATA_INVALID',
+      `${file}: no templates (expected one {"self", "other"} JSON object per line)`,
+      { file },
+    );
   return recs.map((rec) => validateTemplate(rec.value, { file, line: rec.line }));
 }
 

@@ -180,7 +180,19 @@ export const TRAINING_ITEMS: readonly string[] = Object.freeze([
 export const TRAINING_ROOMS: readonly string[] = Object.freeze([]);
 
 /** Words that start with a vowel letter but a consonant sound ("a unique", "a one-off", "a European"). */
-const CONSONANT_SOUND_PREFIXES = ['uni', 'use', 'usu', 'ure', 'uro', 'uti', 'eu', 'ewe', 'one', 'once', 'ouija'];
+const CONSONANT_SOUND_PREFIXES = [
+  'uni',
+  'use',
+  'usu',
+  'ure',
+  'uro',
+  'uti',
+  'eu',
+  'ewe',
+  'one',
+  'once',
+  'ouija',
+];
 /** Words that start with a silent h ("an hour", "an honest"). */
 const SILENT_H_PREFIXES = ['hour', 'honest', 'honor', 'honour', 'heir'];
 /** Letters whose spoken name starts with a vowel sound, for initialisms ("an MP3 player", "an LED lamp"). */
