@@ -53,10 +53,28 @@ export const MPE_WORLD: Omit<WorldConfig, 'integration'> = {
 export const ACTION_SENSITIVITY = 5.0;
 
 export function makeEntity(name: string, size: number, movable: boolean, collide = false): Entity {
-  return { name, size, movable, collide, ghost: false, mass: 1.0, maxSpeed: null, accel: null, px: 0, py: 0, vx: 0, vy: 0 };
+  return {
+    name,
+    size,
+    movable,
+    collide,
+    ghost: false,
+    mass: 1.0,
+    maxSpeed: null,
+    accel: null,
+    px: 0,
+    py: 0,
+    vx: 0,
+    vy: 0,
+  };
 }
 
-export function makeWall(orient: 'H' | 'V', axisPos: number, width = 0.1, endpoints: [number, number] = [-1, 1]): Wall {
+export function makeWall(
+  orient: 'H' | 'V',
+  axisPos: number,
+  width = 0.1,
+  endpoints: [number, number] = [-1, 1],
+): Wall {
   return { orient, axisPos, endpoints, width, hard: true };
 }
 
@@ -162,8 +180,8 @@ export class World {
     const dist = Math.sqrt(dx * dx + dy * dy);
     const distMin = ea.size + eb.size;
     const pen = softPenetration(dist, distMin, this.config.contactMargin);
-    const fX = (this.config.contactForce * dx) / dist * pen;
-    const fY = (this.config.contactForce * dy) / dist * pen;
+    const fX = ((this.config.contactForce * dx) / dist) * pen;
+    const fY = ((this.config.contactForce * dy) / dist) * pen;
     if (ea.movable && eb.movable) {
       const ratio = eb.mass / ea.mass;
       this.fx[a]! += ratio * fX;
@@ -202,7 +220,7 @@ export class World {
     const delta = perp - wall.axisPos;
     const dist = Math.abs(delta);
     const pen = softPenetration(dist, distMin, this.config.contactMargin);
-    const mag = (this.config.contactForce * delta) / dist * pen;
+    const mag = ((this.config.contactForce * delta) / dist) * pen;
     const fPerp = Math.cos(theta) * mag;
     const fPrll = Math.sin(theta) * Math.abs(mag);
     return wall.orient === 'H' ? [fPrll, fPerp] : [fPerp, fPrll];
