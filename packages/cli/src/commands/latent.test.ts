@@ -1,0 +1,95 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { hfTinyDir } from '@soo/core/testing';
+import { Command, CommanderError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { reportError } from '../errors.js';
+import { captureIo } from '../testing.js';
+import { registerLatent } from './latent.js';
+
+async function run(args: string[]) {
+  const io = captureIo();
+  const program = new Command('soo')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  registerLatent(program, io);
+  program.commands.forEach((c) =>
+    c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }),
+  );
+  let code = 0;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    code = e instanceof CommanderError ? (e.exitCode === 0 ? 0 : 2) : reportError(io, e, false);
+  }
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+const dir = hfTinyDir('llama');
+
+describe('soo latent', () => {
+  it('measures base and adapter and writes tables and a plot', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'soo-cli-latent-'));
+    const r = await run([
+      'latent',
+      '--model',
+      dir,
+      '--adapter',
+      path.join(dir, 'adapter'),
+      '--limit',
+      '2',
+      '--batch',
+      '2',
+      '--out',
+      out,
+    ]);
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['latent.json', 'latent.md', 'latent_layers.svg'])
+      expect(existsSync(path.join(out, f))).toBe(true);
+    expect(r.out).toContain('| layer | base | adapter | change |');
+    const j = JSON.parse(readFileSync(path.join(out, 'latent.json'), 'utf8')) as {
+      base: { mean: number; pairs: number; pooling: string };
+      adapter: { mean: number };
+    };
+    expect(j.base.pairs).toBe(2);
+    expect(j.base.pooling).toBe('full');
+    expect(j.adapter.mean).not.toBe(j.base.mean);
+  });
+
+  it('--json, a module subset and pooling', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'soo-cli-latent-'));
+    const r = await run([
+      'latent',
+      '--model',
+      dir,
+      '--modules',
+      'o_proj',
+      '--pooling',
+      'last',
+      '--limit',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    const last = JSON.parse(r.out.trim().split('\n').pop()!) as {
+      event: string;
+      base: { modules: string; perModule: Record<string, number> };
+      adapter?: unknown;
+    };
+    expect(last.event).toBe('result');
+    expect(last.base.modules).toBe('o_proj');
+    expect(Object.keys(last.base.perModule)).toHaveLength(4);
+    expect(last.adapter).toBeUndefined();
+  });
+
+  it('flag problems exit 2', async () => {
+    const out = path.join(tmpdir(), 'soo-cli-latent-never');
+    expect((await run(['latent', '--model', dir, '--modules', 'ffn', '--out', out])).code).toBe(2);
+    expect((await run(['latent', '--model', dir, '--pooling', 'max', '--out', out])).code).toBe(2);
+    expect((await run(['latent', '--model', dir, '--limit', '0', '--out', out])).code).toBe(2);
+    expect(existsSync(out)).toBe(false);
+  });
+});
