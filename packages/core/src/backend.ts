@@ -156,6 +156,13 @@ export interface SooTrainerOptions {
   gradAccum?: number;
   /** Seed for LoRA dropout masks. */
   seed?: Seed;
+  /**
+   * Capability term (method.md section 1, off by default for paper parity): add
+   * `weight * KL(base || tuned)` of the next-token distributions on the same prompts (self and other, real
+   * positions only, mean over positions), where `base` is the model with the adapter switched off. Needs the
+   * full forward pass (no early stop). Default 0.
+   */
+  capabilityKlWeight?: number;
 }
 
 /**
@@ -169,15 +176,23 @@ export interface SooBatch {
 }
 
 export interface SooLossAndGrads {
-  /** The SOO loss of the batch (not divided by gradAccum). */
+  /** The objective of the batch (not divided by gradAccum): SOO loss, plus the weighted KL term when enabled. */
   loss: number;
+  /** The SOO loss alone. */
+  sooLoss: number;
+  /** KL(base || tuned) before weighting; null when the capability term is off. */
+  capabilityKl: number | null;
   /** d loss / d tensor for every trainable LoRA tensor, by PEFT key (zeros where the loss does not reach). */
   grads: Map<string, HostTensor>;
 }
 
 export interface SooStepResult {
-  /** The micro-batch's SOO loss, before the update. */
+  /** The micro-batch's objective before the update: the SOO loss, plus the weighted KL term when enabled. */
   loss: number;
+  /** The SOO loss alone (equals `loss` when the capability term is off). */
+  sooLoss: number;
+  /** KL(base || tuned) before weighting; null when the capability term is off. */
+  capabilityKl: number | null;
   /** Global 2-norm of the accumulated gradient before clipping; null on steps that only accumulate. */
   gradNorm: number | null;
   /** Whether this call ran the optimizer (every gradAccum-th call). */
@@ -186,12 +201,44 @@ export interface SooStepResult {
   optimizerSteps: number;
 }
 
+/** What `flush` reports when it applied a pending partial accumulation. */
+export type SooFlushResult = Pick<SooStepResult, 'gradNorm' | 'updated' | 'optimizerSteps'>;
+
+/**
+ * A trainer's resumable state: with the adapter tensors, enough to continue bit-identically. Everything but
+ * `moments` is plain JSON.
+ */
+export interface SooTrainerState {
+  version: 1;
+  /** Optimizer steps taken. */
+  optimizerSteps: number;
+  /** `step` calls so far (micro-batches). */
+  microSteps: number;
+  /** AdamW first and second moments by PEFT key (tensors updated at least once). */
+  moments: Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>;
+  /** AdamW step count per PEFT key (torch keeps one per parameter, for bias correction). */
+  paramSteps: Record<string, number>;
+  /** Gradient accumulated since the last optimizer step, by PEFT key; null when none is pending. */
+  accumulated: Record<string, number[]> | null;
+  /** The dropout RNG (`Rng.state()`). */
+  rng: { path: string; s: [number, number, number, number]; spare: number | null };
+}
+
 export interface SooTrainer {
   readonly options: Readonly<SooTrainerOptions>;
-  /** Loss and gradients of one batch; changes nothing. */
+  /** Loss and gradients of one batch; changes no weights (the dropout RNG advances). */
   computeLossAndGrads(batch: SooBatch): Promise<SooLossAndGrads>;
   /** Accumulate one micro-batch's gradients and, every gradAccum-th call, clip and take an AdamW step. */
   step(batch: SooBatch): Promise<SooStepResult>;
+  /**
+   * Take the optimizer step now on a partial accumulation (fewer than gradAccum micro-batches, e.g. at the
+   * end of an epoch), without rescaling. Null when nothing is pending.
+   */
+  flush(): Promise<SooFlushResult | null>;
+  /** The optimizer, accumulation and RNG state, for checkpoints. */
+  exportState(): SooTrainerState;
+  /** Restore `exportState()`'s output (same adapter keys and shapes). */
+  importState(state: SooTrainerState): void;
   /** Free the optimizer state and any accumulated gradients. */
   dispose(): void;
 }
@@ -215,6 +262,13 @@ export interface BackendModel {
   createSooTrainer(options: SooTrainerOptions): SooTrainer;
   /** The current adapter, or null. */
   getAdapter(): AdapterSnapshot | null;
+  /**
+   * Overwrite the current adapter's values (e.g. from a checkpoint read with `readAdapter`): the same PEFT
+   * keys and shapes as `getAdapter()`. Throws `ADAPTER_WEIGHTS` otherwise.
+   */
+  setAdapterTensors(
+    tensors: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>,
+  ): Promise<void>;
   /** Write the current adapter as a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`). */
   saveAdapter(dir: string): Promise<void>;
   /** Fold the adapter into the base weights (W += scaling B A) and drop it. */
@@ -232,11 +286,18 @@ export interface Backend {
 }
 
 /** Throw `BACKEND_CAPABILITY` unless `backend` has `capability`. */
-export function requireCapability(backend: Pick<Backend, 'name' | 'capabilities'>, capability: 'train' | 'generate' | 'hooks'): void {
+export function requireCapability(
+  backend: Pick<Backend, 'name' | 'capabilities'>,
+  capability: 'train' | 'generate' | 'hooks',
+): void {
   if (!backend.capabilities[capability]) {
-    throw new BackendError('BACKEND_CAPABILITY', `backend "${backend.name}" does not support ${capability}; pick another backend with --backend`, {
-      field: capability,
-    });
+    throw new BackendError(
+      'BACKEND_CAPABILITY',
+      `backend "${backend.name}" does not support ${capability}; pick another backend with --backend`,
+      {
+        field: capability,
+      },
+    );
   }
 }
 
@@ -278,7 +339,10 @@ function registry(): RegistryState {
  * name. Registering a name again replaces the factory (and drops a cached instance).
  */
 export function registerBackend(name: string, factory: BackendFactory, priority = 0): void {
-  if (!name) throw new InvalidArgumentError('INVALID_ARGUMENT', 'registerBackend: expected a non-empty name', { field: 'name' });
+  if (!name)
+    throw new InvalidArgumentError('INVALID_ARGUMENT', 'registerBackend: expected a non-empty name', {
+      field: 'name',
+    });
   const r = registry();
   r.entries.set(name, { factory, priority });
   r.instances.delete(name);
@@ -293,7 +357,9 @@ export function unregisterBackend(name: string): void {
 
 /** Registered backends, highest priority first. */
 export function listBackends(): BackendRegistration[] {
-  return [...registry().entries].map(([name, e]) => ({ name, priority: e.priority })).sort((a, b) => b.priority - a.priority);
+  return [...registry().entries]
+    .map(([name, e]) => ({ name, priority: e.priority }))
+    .sort((a, b) => b.priority - a.priority);
 }
 
 async function instantiate(name: string): Promise<Backend> {

@@ -11,3 +11,8 @@ export * from './model-info.js';
 export * from './hooks.js';
 export * from './backend.js';
 export * from './data/index.js';
+export * from './eval/evaluate.js';
+export * from './eval/latent.js';
+export * from './eval/capability.js';
+export * from './eval/judge.js';
+export * from './train/index.js';

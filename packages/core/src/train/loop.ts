@@ -1,0 +1,260 @@
+/**
+ * The backend-agnostic SOO training loop: epochs over self/other pairs in a seeded order, micro-batches,
+ * gradient accumulation, a log line per optimizer step, a checkpoint every epoch, bit-identical resume,
+ * a checkpoint on interrupt, and a hard stop on a non-finite loss that keeps the last good adapter.
+ *
+ * Files in `outDir`:
+ *   adapter_config.json, adapter_model.safetensors   the final adapter (PEFT layout)
+ *   train_log.jsonl                                   one JSON object per optimizer step
+ *   loss_curve.svg                                    loss per optimizer step
+ *   train_config.json                                 the options the run was started with
+ *   checkpoint/                                       adapter + trainer_state.json + state.json (resume point)
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { BackendModel, SooBatch, SooTrainer, SooTrainerOptions, SooTrainerState } from '../backend.js';
+import { readAdapter } from '../adapter.js';
+import { InvalidArgumentError, NumericsError, SooError } from '../errors.js';
+import { writeFileAtomic } from '../fs.js';
+import { linePlot } from '../report/svg.js';
+import { Rng, type Seed } from '../rng.js';
+import type { Pooling } from '../soo.js';
+
+export interface EncodedPair {
+  selfIds: number[];
+  otherIds: number[];
+}
+
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  targets: string[];
+  useRslora?: boolean;
+}
+
+export interface TrainSooOptions {
+  model: BackendModel;
+  /** Pairs already wrapped and encoded (see `wrapPairForChat`). */
+  pairs: readonly EncodedPair[];
+  padId: number;
+  hook: string;
+  pooling: Pooling;
+  lora: LoraSettings;
+  lr: number;
+  weightDecay?: number;
+  betas?: [number, number];
+  eps?: number;
+  clipGradNorm?: number | null;
+  /** Weight of KL(base || tuned) of next-token distributions on the same prompts; 0 (default) = off, as the paper. */
+  capabilityKl?: number;
+  epochs: number;
+  batchSize: number;
+  gradAccum?: number;
+  seed: Seed;
+  /** Shuffle pairs each epoch (seeded by seed and epoch). Default true. */
+  shuffle?: boolean;
+  outDir: string;
+  /** Continue from `outDir/checkpoint` if it exists. */
+  resume?: boolean;
+  /** Stop (after saving a checkpoint) when aborted, e.g. on Ctrl-C. */
+  signal?: AbortSignal;
+  onStep?: (event: TrainStepEvent) => void;
+  onEpoch?: (event: { epoch: number; meanLoss: number }) => void;
+  /** Extra fields for train_config.json (model path, preset, ...). */
+  describe?: Record<string, unknown>;
+}
+
+export interface TrainStepEvent {
+  epoch: number;
+  /** Optimizer step, 1-based, over the whole run. */
+  step: number;
+  totalSteps: number;
+  loss: number;
+  gradNorm: number | null;
+  lr: number;
+  ms: number;
+  tokensPerS: number;
+}
+
+export interface TrainSooResult {
+  status: 'completed' | 'interrupted';
+  steps: number;
+  epochs: number;
+  losses: number[];
+  outDir: string;
+  resumedFrom: number | null;
+}
+
+interface LoopState {
+  version: 1;
+  /** Epochs fully done. */
+  epoch: number;
+  /** Optimizer steps done. */
+  step: number;
+  /** Micro-batches done inside the current epoch. */
+  batchInEpoch: number;
+  losses: number[];
+}
+
+/** Micro-batch order of one epoch: depends only on (seed, epoch), so resume replays it exactly. */
+export function epochOrder(n: number, seed: Seed, epoch: number, shuffle = true): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  return shuffle ? new Rng(seed).split('data').split(epoch).shuffle(idx) : idx;
+}
+
+function validate(o: TrainSooOptions): void {
+  const bad = (field: string, msg: string): never => {
+    throw new InvalidArgumentError('INVALID_ARGUMENT', `${field}: ${msg}`, { field });
+  };
+  if (o.pairs.length === 0) bad('pairs', 'expected at least one training pair');
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) bad('epochs', `expected a positive integer, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) bad('batchSize', `expected a positive integer, got ${o.batchSize}`);
+  const ga = o.gradAccum ?? 1;
+  if (!Number.isInteger(ga) || ga < 1) bad('gradAccum', `expected a positive integer, got ${ga}`);
+  if (!(o.lr > 0)) bad('lr', `expected > 0, got ${o.lr}`);
+}
+
+async function saveCheckpoint(dir: string, model: BackendModel, trainer: SooTrainer, state: LoopState): Promise<void> {
+  const tmp = `${dir}.tmp`;
+  await fsp.rm(tmp, { recursive: true, force: true });
+  await model.saveAdapter(tmp);
+  const ts = trainer.exportState();
+  await writeFileAtomic(path.join(tmp, 'trainer_state.json'), JSON.stringify(serialiseTrainerState(ts)));
+  await writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(state));
+  await fsp.rm(dir, { recursive: true, force: true });
+  await fsp.rename(tmp, dir);
+}
+
+function serialiseTrainerState(s: SooTrainerState): unknown {
+  return {
+    ...s,
+    moments: [...s.moments].map(([k, m]) => [k, { shape: m.shape, m: Array.from(m.m), v: Array.from(m.v) }]),
+  };
+}
+
+function parseTrainerState(json: unknown, file: string): SooTrainerState {
+  const o = json as { moments?: Array<[string, { shape: number[]; m: number[]; v: number[] }]> } & Omit<SooTrainerState, 'moments'>;
+  if (!o || !Array.isArray(o.moments)) throw new SooError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
+  return {
+    ...o,
+    moments: new Map(o.moments.map(([k, m]) => [k, { shape: m.shape, m: Float32Array.from(m.m), v: Float32Array.from(m.v) }])),
+  };
+}
+
+function lossCurve(losses: readonly number[]): string {
+  return linePlot([{ name: 'SOO loss', points: losses.map((l, i) => [i + 1, l] as [number, number]) }], {
+    title: 'SOO training loss',
+    xLabel: 'optimizer step',
+    yLabel: 'MSE at the hook',
+    logY: losses.every((l) => l > 0),
+  });
+}
+
+/**
+ * Train fresh LoRA adapters with the SOO loss. Attaches LoRA to `model` (or, on resume, loads the
+ * checkpoint's adapter), runs the loop, and writes the adapter, log and curve into `outDir`.
+ */
+export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
+  validate(o);
+  const gradAccum = o.gradAccum ?? 1;
+  const nBatches = Math.ceil(o.pairs.length / o.batchSize);
+  const stepsPerEpoch = Math.ceil(nBatches / gradAccum);
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const ckptDir = path.join(o.outDir, 'checkpoint');
+  const logFile = path.join(o.outDir, 'train_log.jsonl');
+  await fsp.mkdir(o.outDir, { recursive: true });
+
+  let state: LoopState = { version: 1, epoch: 0, step: 0, batchInEpoch: 0, losses: [] };
+  let resumedFrom: number | null = null;
+  const trainerOptions: SooTrainerOptions = {
+    hook: o.hook,
+    pooling: o.pooling,
+    optimizer: { lr: o.lr, weightDecay: o.weightDecay ?? 0, ...(o.betas ? { betas: o.betas } : {}), ...(o.eps ? { eps: o.eps } : {}) },
+    clipGradNorm: o.clipGradNorm ?? null,
+    gradAccum,
+    seed: o.seed,
+    ...(o.capabilityKl ? { capabilityKlWeight: o.capabilityKl } : {}),
+  };
+  let trainer: SooTrainer;
+  if (o.resume && existsSync(path.join(ckptDir, 'state.json'))) {
+    const stFile = path.join(ckptDir, 'state.json');
+    state = JSON.parse(await fsp.readFile(stFile, 'utf8')) as LoopState;
+    const adapter = await readAdapter(ckptDir);
+    await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
+    await o.model.setAdapterTensors(adapter.tensors);
+    trainer = o.model.createSooTrainer(trainerOptions);
+    const tsFile = path.join(ckptDir, 'trainer_state.json');
+    trainer.importState(parseTrainerState(JSON.parse(await fsp.readFile(tsFile, 'utf8')), tsFile));
+    resumedFrom = state.step;
+    // The log keeps exactly the steps the checkpoint has seen.
+    const kept = existsSync(logFile) ? (await fsp.readFile(logFile, 'utf8')).split('\n').filter((l) => l.trim()).slice(0, state.step) : [];
+    await writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
+  } else {
+    await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
+    trainer = o.model.createSooTrainer(trainerOptions);
+    await writeFileAtomic(logFile, '');
+    await writeFileAtomic(
+      path.join(o.outDir, 'train_config.json'),
+      JSON.stringify({ ...o.describe, hook: o.hook, pooling: o.pooling, lora: o.lora, lr: o.lr, weightDecay: o.weightDecay ?? 0, epochs: o.epochs, batchSize: o.batchSize, gradAccum, seed: o.seed, capabilityKl: o.capabilityKl ?? 0, pairs: o.pairs.length, backend: o.model.backend }, null, 2) + '\n',
+    );
+    await saveCheckpoint(ckptDir, o.model, trainer, state);
+  }
+  const log = await fsp.open(logFile, 'a');
+  try {
+    for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
+      const order = epochOrder(o.pairs.length, o.seed, epoch, o.shuffle ?? true);
+      const epochLosses: number[] = [];
+      let microLosses: number[] = [];
+      let tokens = 0;
+      let t0 = performance.now();
+      for (let b = state.batchInEpoch; b < nBatches; b++) {
+        if (o.signal?.aborted) {
+          await saveCheckpoint(ckptDir, o.model, trainer, state);
+          return { status: 'interrupted', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
+        }
+        const rows = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => o.pairs[i] as EncodedPair);
+        const batch: SooBatch = { selfIds: rows.map((r) => r.selfIds), otherIds: rows.map((r) => r.otherIds), padId: o.padId };
+        tokens += rows.reduce((a, r) => a + r.selfIds.length + r.otherIds.length, 0);
+        const lastOfEpoch = b === nBatches - 1;
+        const r = await trainer.step(batch);
+        let result = r;
+        if (!r.updated && lastOfEpoch) {
+          const flushed = await trainer.flush();
+          if (flushed) result = { ...r, ...flushed, loss: r.loss };
+        }
+        if (!Number.isFinite(r.loss)) {
+          throw new NumericsError(
+            'NON_FINITE_LOSS',
+            `the SOO loss became ${r.loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
+          );
+        }
+        microLosses.push(r.loss);
+        state.batchInEpoch = b + 1;
+        if (result.updated) {
+          const loss = microLosses.reduce((a, x) => a + x, 0) / microLosses.length;
+          microLosses = [];
+          state.step++;
+          state.losses.push(loss);
+          epochLosses.push(loss);
+          const ms = performance.now() - t0;
+          const ev: TrainStepEvent = { epoch: epoch + 1, step: state.step, totalSteps, loss, gradNorm: result.gradNorm, lr: o.lr, ms, tokensPerS: tokens / (ms / 1000) };
+          await log.write(JSON.stringify({ epoch: ev.epoch, step: ev.step, loss, grad_norm: ev.gradNorm, lr: o.lr, ms: Number(ms.toFixed(1)), tokens_per_s: Number(ev.tokensPerS.toFixed(1)) }) + '\n');
+          o.onStep?.(ev);
+          tokens = 0;
+          t0 = performance.now();
+        }
+      }
+      state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };
+      await saveCheckpoint(ckptDir, o.model, trainer, state);
+      await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses));
+      o.onEpoch?.({ epoch: epoch + 1, meanLoss: epochLosses.reduce((a, x) => a + x, 0) / Math.max(1, epochLosses.length) });
+    }
+  } finally {
+    await log.close();
+  }
+  trainer.dispose();
+  await o.model.saveAdapter(o.outDir);
+  await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses));
+  return { status: 'completed', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
+}
