@@ -6,15 +6,25 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The user interrupted (Ctrl-C) after state was saved: exit code 130, as shells expect. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
 
 /** Print one line for an error (stack with --verbose) and return the exit code. */
 export function reportError(io: Io, e: unknown, verbose: boolean): number {
   if (e instanceof UsageError) {
     io.err(`soo: ${e.message}\n(see soo <command> --help)\n`);
     return EXIT_USAGE;
+  }
+  if (e instanceof InterruptedError) {
+    io.err(`soo: ${e.message}\n`);
+    return EXIT_INTERRUPTED;
   }
   if (isSooError(e)) {
     io.err(`soo: error [${e.code}]: ${e.message}\n`);

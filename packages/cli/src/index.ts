@@ -1,8 +1,13 @@
 import { Command, CommanderError } from 'commander';
+import { registerCapability } from './commands/capability.js';
+import { registerEval } from './commands/eval.js';
 import { registerForward } from './commands/forward.js';
+import { registerLatent } from './commands/latent.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerRl } from './commands/rl.js';
 import { registerScore } from './commands/score.js';
 import { registerStep } from './commands/step.js';
+import { registerTrain } from './commands/train.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
 import { type Io, processIo } from './io.js';
@@ -25,6 +30,11 @@ export function createProgram(io: Io = processIo): Command {
   registerForward(program, io);
   registerStep(program, io);
   registerScore(program, io);
+  registerEval(program, io);
+  registerLatent(program, io);
+  registerCapability(program, io);
+  registerTrain(program, io);
+  registerRl(program, io);
   program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   return program;
 }
@@ -36,7 +46,9 @@ export function createProgram(io: Io = processIo): Command {
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const program = createProgram(io);
   program.exitOverride();
-  program.commands.forEach((c) => c.exitOverride());
+  // nested groups too (`soo rl train`), so their usage errors also return codes instead of exiting
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  all(program).forEach((c) => c.exitOverride());
   const verbose = argv.includes('--verbose');
   try {
     await program.parseAsync(argv, { from: 'user' });

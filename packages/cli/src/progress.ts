@@ -23,6 +23,7 @@ function fmtDuration(s: number): string {
 }
 
 function fmtValue(v: number): string {
+  if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3);
 }
 

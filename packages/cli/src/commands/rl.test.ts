@@ -1,0 +1,270 @@
+import { existsSync, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_OK, EXIT_USAGE, reportError } from '../errors.js';
+import { captureIo } from '../testing.js';
+import { registerRl } from './rl.js';
+
+// Same exit-code logic as main() in index.ts, with only the rl commands registered.
+async function run(args: string[]) {
+  const io = captureIo();
+  const program = new Command('soo').configureOutput({
+    writeOut: (s) => io.out(s),
+    writeErr: (s) => io.err(s),
+  });
+  registerRl(program, io);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  all(program).forEach((c) => c.exitOverride());
+  let code: number;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    code = EXIT_OK;
+  } catch (e) {
+    code = e instanceof CommanderError ? (e.exitCode === 0 ? EXIT_OK : EXIT_USAGE) : reportError(io, e, true);
+  }
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+// Tiny budgets: a few episodes, batch 64, an update round every 25 steps (seconds, not the paper's hour).
+const TINY = ['--batch-size', '64', '--update-every', '25'];
+let dir: string;
+let baselines: string;
+const savedEnv = process.env.SOO_RL_BASELINES_DIR;
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'soo-rl-cli-'));
+  baselines = path.join(dir, 'baselines');
+});
+
+afterAll(async () => {
+  if (savedEnv === undefined) delete process.env.SOO_RL_BASELINES_DIR;
+  else process.env.SOO_RL_BASELINES_DIR = savedEnv;
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('soo rl', () => {
+  it('train writes a checkpoint for each reward', async () => {
+    for (const [reward, seed] of [
+      ['deceptive', '1'],
+      ['honest', '2'],
+    ] as const) {
+      const out = path.join(baselines, reward);
+      const r = await run([
+        'rl',
+        'train',
+        '--reward',
+        reward,
+        '--episodes',
+        '25',
+        '--seed',
+        seed,
+        ...TINY,
+        '--out',
+        out,
+      ]);
+      expect(r.code, r.err).toBe(0);
+      for (const f of ['maddpg.json', 'maddpg.safetensors', 'returns.json'])
+        expect(existsSync(path.join(out, f))).toBe(true);
+      expect(r.err).toMatch(/trained .* baseline: 25 episodes/);
+    }
+    const j = await run([
+      'rl',
+      'train',
+      '--reward',
+      'honest',
+      '--episodes',
+      '3',
+      '--out',
+      path.join(dir, 'h3'),
+      '--json',
+    ]);
+    expect(j.code, j.err).toBe(0);
+    const last = JSON.parse(j.out.trim().split('\n').pop()!) as { event: string; episodes: number };
+    expect(last).toMatchObject({ event: 'summary', episodes: 3 });
+  });
+
+  it('classify --json ends with the accuracy and writes its files', async () => {
+    const out = path.join(dir, 'classify');
+    const r = await run([
+      'rl',
+      'classify',
+      '--deceptive',
+      path.join(baselines, 'deceptive'),
+      '--honest',
+      path.join(baselines, 'honest'),
+      '--seeds',
+      '3',
+      '--episodes',
+      '1,4',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    const last = JSON.parse(r.out.trim().split('\n').pop()!) as {
+      accuracy: number;
+      rows: unknown[];
+      seeds: number[];
+    };
+    expect(last.accuracy).toBeGreaterThanOrEqual(0);
+    expect(last.accuracy).toBeLessThanOrEqual(1);
+    expect(last.rows).toHaveLength(2);
+    expect(last.seeds).toHaveLength(3);
+    expect(Object.keys(last)[0]).toBe('accuracy');
+    expect(existsSync(path.join(out, 'classify.json'))).toBe(true);
+    expect(await fsp.readFile(path.join(out, 'table.txt'), 'utf8')).toMatch(/episodes\/seed\s+accuracy/);
+  });
+
+  it('classify defaults to the shipped baselines, and names the missing folder when there are none', async () => {
+    process.env.SOO_RL_BASELINES_DIR = baselines;
+    const ok = await run(['rl', 'classify', '--seeds', '155,714', '--episodes', '2']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/episodes\/seed/);
+    const missing = path.join(dir, 'no-such-assets');
+    process.env.SOO_RL_BASELINES_DIR = missing;
+    const bad = await run(['rl', 'classify', '--seeds', '2', '--episodes', '2']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain(path.join(missing, 'deceptive'));
+    expect(bad.err).toContain('npm run rl:baselines');
+    expect(bad.err).toContain('FILE_NOT_FOUND');
+  });
+
+  it('finetune, rubric and profile write their files', async () => {
+    const soo = path.join(dir, 'soo');
+    const f = await run([
+      'rl',
+      'finetune',
+      '--from',
+      path.join(baselines, 'deceptive'),
+      '--episodes',
+      '6',
+      '--seed',
+      '3',
+      '--out',
+      soo,
+    ]);
+    expect(f.code, f.err).toBe(0);
+    for (const x of ['maddpg.json', 'maddpg.safetensors', 'returns.json'])
+      expect(existsSync(path.join(soo, x))).toBe(true);
+
+    const fig = path.join(dir, 'figures');
+    const r = await run([
+      'rl',
+      'rubric',
+      '--deceptive',
+      path.join(baselines, 'deceptive'),
+      '--honest',
+      path.join(baselines, 'honest'),
+      '--soo',
+      soo,
+      '--seeds',
+      '155,714',
+      '--episodes',
+      '2',
+      '--out',
+      fig,
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    const summary = JSON.parse(r.out.trim().split('\n').pop()!) as { differences: Record<string, unknown> };
+    expect(Object.keys(summary.differences)).toHaveLength(3);
+    for (const x of ['rubric.json', 'heatmap_soo.svg', 'trajectory_honest.svg'])
+      expect(existsSync(path.join(fig, x))).toBe(true);
+
+    const pf = path.join(dir, 'profile.json');
+    const p = await run(['rl', 'profile', '--seconds', '0.05', '--batch-sizes', '64', '--out', pf]);
+    expect(p.code, p.err).toBe(0);
+    expect(p.out).toMatch(/env steps\/s/);
+    const prof = JSON.parse(await fsp.readFile(pf, 'utf8')) as { envStepsPerSec: number };
+    expect(prof.envStepsPerSec).toBeGreaterThan(0);
+  });
+
+  it('reproduce runs every phase, writes report.md, and resumes', async () => {
+    const out = path.join(dir, 'repro');
+    const args = [
+      'rl',
+      'reproduce',
+      '--out',
+      out,
+      '--train-episodes',
+      '25',
+      '--finetune-episodes',
+      '6',
+      '--classify-seeds',
+      '2',
+      '--classify-episodes',
+      '1,3',
+      '--rubric-seeds',
+      '155,714',
+      '--rubric-episodes',
+      '2',
+      '--profile-seconds',
+      '0.05',
+      ...TINY,
+    ];
+    const r = await run(args);
+    expect(r.code, r.err).toBe(0);
+    for (const x of [
+      'config.json',
+      'report.md',
+      'report.json',
+      'profile/phase.json',
+      'baselines/deceptive/maddpg.json',
+      'baselines/honest/maddpg.json',
+      'finetune/maddpg.json',
+      'classify/classify.json',
+      'rubric/rubric.json',
+      'rubric/heatmap_soo.svg',
+    ]) {
+      expect(existsSync(path.join(out, x)), x).toBe(true);
+    }
+    const report = await fsp.readFile(path.join(out, 'report.md'), 'utf8');
+    for (const s of [
+      '## Results',
+      'episodes/seed',
+      'SOO↔honest',
+      'honest↔soo',
+      'env steps/s',
+      'Protocol wall time',
+    ]) {
+      expect(report).toContain(s);
+    }
+    expect(existsSync(path.join(out, 'baselines', 'deceptive.partial'))).toBe(false);
+
+    const again = await run([...args, '--json']);
+    expect(again.code, again.err).toBe(0);
+    expect(again.err.match(/done earlier, skipping/g)).toHaveLength(6);
+    const summary = JSON.parse(again.out.trim().split('\n').pop()!) as {
+      event: string;
+      protocolSeconds: number;
+    };
+    expect(summary.event).toBe('summary');
+    expect(summary.protocolSeconds).toBeGreaterThan(0);
+
+    const other = await run([...args.slice(0, -TINY.length), '--batch-size', '32']);
+    expect(other.code).toBe(EXIT_USAGE);
+    expect(other.err).toMatch(/other settings/);
+  });
+
+  it('usage errors exit 2', async () => {
+    const out = path.join(dir, 'x');
+    for (const args of [
+      ['rl', 'train', '--reward', 'sneaky', '--out', out],
+      ['rl', 'train', '--reward', 'honest'],
+      ['rl', 'train', '--reward', 'honest', '--episodes', '0', '--out', out],
+      ['rl', 'classify', '--seeds', '0'],
+      ['rl', 'classify', '--episodes', 'many'],
+      ['rl', 'finetune', '--out', out, '--lambda', '-1'],
+      ['rl', 'rubric', '--no-baselines', '--soo', out, '--out', out],
+      ['rl', 'rubric', '--condition', 'bad name', '--out', out],
+      ['rl', 'profile', '--seconds', '0'],
+      ['rl', 'reproduce'],
+      ['rl', 'nope'],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(EXIT_USAGE);
+    }
+  });
+});

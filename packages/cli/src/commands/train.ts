@@ -1,0 +1,179 @@
+import {
+  POOLINGS,
+  type Pooling,
+  type SelfOtherPair,
+  TRAIN_PRESETS,
+  type TrainPreset,
+  hookForLayer,
+  loadTokenizer,
+  makeTrainingPairs,
+  readPairsJsonl,
+  resolveHookPoint,
+  trainSoo,
+  wrapPairForChat,
+} from '@soo/core';
+import type { Command } from 'commander';
+import { parseList, parseNumber } from '../args.js';
+import { BACKEND_HELP, resolveBackend } from '../backends.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { type Io, printJson } from '../io.js';
+import { createProgress } from '../progress.js';
+
+interface TrainOpts {
+  model: string;
+  preset?: string;
+  layer?: string;
+  hook?: string;
+  pooling?: string;
+  r?: string;
+  alpha?: string;
+  dropout?: string;
+  targets?: string;
+  lr?: string;
+  weightDecay: string;
+  epochs?: string;
+  batch?: string;
+  gradAccum: string;
+  clip?: string;
+  seed: string;
+  pairs?: string;
+  allTemplates?: boolean;
+  chatTemplate: boolean;
+  capabilityKl?: string;
+  out: string;
+  resume?: boolean;
+  backend?: string;
+  configFile: string;
+  json?: boolean;
+}
+
+export function registerTrain(program: Command, io: Io): void {
+  program
+    .command('train')
+    .description('SOO fine-tuning: train LoRA adapters so self and other prompts overlap at one hook')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--preset <name>', `paper settings: ${Object.keys(TRAIN_PRESETS).join(' | ')}`)
+    .option('--layer <n>', 'hook model.layers.N.self_attn.o_proj (0-based); default: the preset, else 60% of the depth')
+    .option('--hook <name>', 'any hook point instead of --layer')
+    .option('--pooling <p>', 'token alignment: last | full | mean (default last)')
+    .option('--r <n>', 'LoRA rank (default 8)')
+    .option('--alpha <x>', 'LoRA alpha (default 32)')
+    .option('--dropout <x>', 'LoRA dropout (default 0)')
+    .option('--targets <modules>', 'LoRA target modules (default q_proj,v_proj)')
+    .option('--lr <x>', 'learning rate (default 1e-4)')
+    .option('--weight-decay <x>', 'AdamW weight decay', '0')
+    .option('--epochs <n>', 'epochs (default 15)')
+    .option('--batch <n>', 'pairs per micro-batch (default 4)')
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', '1')
+    .option('--clip <x>', 'clip the global gradient norm')
+    .option('--seed <n>', 'seed for LoRA init, dropout and data order', '0')
+    .option('--pairs <file>', 'JSONL of {"self", "other"} pairs instead of the paper templates')
+    .option('--all-templates', 'every item with all three templates (items x 3) instead of the 52-pair layout')
+    .option('--no-chat-template', 'encode prompts as plain text (with special tokens) instead of a chat user turn')
+    .option('--capability-kl <w>', 'add w x KL(base || tuned) of next-token distributions on the same prompts')
+    .requiredOption('--out <dir>', 'output folder for the adapter, log, loss curve and checkpoints')
+    .option('--resume', 'continue from <out>/checkpoint (same seed and data order)')
+    .option('--backend <name>', BACKEND_HELP)
+    .option('--config-file <name>', 'config file name inside the model folder', 'config.json')
+    .option('--json', 'progress and the summary as JSON lines on stdout')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  soo train --model ./Mistral-7B-Instruct-v0.2 --preset mistral-7b-paper --out runs/soo-seed276 --seed 276\n  soo train --model packages/core/assets/tiny-llama --layer 2 --epochs 2 --lr 1e-3 --out /tmp/tiny-soo',
+    )
+    .action(async (opts: TrainOpts) => {
+      let preset: TrainPreset | undefined;
+      if (opts.preset !== undefined) {
+        preset = TRAIN_PRESETS[opts.preset];
+        if (!preset) throw new UsageError(`--preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${opts.preset}"`);
+      }
+      if (opts.layer !== undefined && opts.hook !== undefined) throw new UsageError('give --layer or --hook, not both');
+      const pooling = (opts.pooling ?? preset?.pooling ?? 'last') as Pooling;
+      if (!POOLINGS.includes(pooling)) throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${pooling}"`);
+      const num = (flag: string, v: string | undefined, dflt: number, o: { integer?: boolean; min?: number } = {}): number =>
+        v === undefined ? dflt : parseNumber(flag, v, o);
+      const r = num('--r', opts.r, preset?.r ?? 8, { integer: true, min: 1 });
+      const alpha = num('--alpha', opts.alpha, preset?.alpha ?? 32, { min: 0 });
+      const dropout = num('--dropout', opts.dropout, preset?.dropout ?? 0, { min: 0 });
+      if (dropout >= 1) throw new UsageError(`--dropout: expected a value in [0, 1), got ${dropout}`);
+      const lr = num('--lr', opts.lr, preset?.lr ?? 1e-4, { min: 0 });
+      const epochs = num('--epochs', opts.epochs, preset?.epochs ?? 15, { integer: true, min: 1 });
+      const batch = num('--batch', opts.batch, preset?.batch ?? 4, { integer: true, min: 1 });
+      const gradAccum = parseNumber('--grad-accum', opts.gradAccum, { integer: true, min: 1 });
+      const seed = parseNumber('--seed', opts.seed, { integer: true });
+      const weightDecay = parseNumber('--weight-decay', opts.weightDecay, { min: 0 });
+      const clip = opts.clip === undefined ? null : parseNumber('--clip', opts.clip, { min: 0 });
+      const capabilityKl = opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
+      const targets = opts.targets ? parseList(opts.targets) : (preset?.targets ?? ['q_proj', 'v_proj']);
+
+      const tokenizer = await loadTokenizer(opts.model);
+      const backend = await resolveBackend(opts.backend);
+      const model = await backend.loadModel(opts.model, { configFile: opts.configFile });
+      const controller = new AbortController();
+      const onSigint = (): void => {
+        if (controller.signal.aborted) process.exit(130);
+        io.err('\ninterrupt: saving a checkpoint (Ctrl-C again to quit at once)\n');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const layer =
+          opts.layer !== undefined
+            ? parseNumber('--layer', opts.layer, { integer: true, min: 0 })
+            : (preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
+        const hook = opts.hook ?? hookForLayer(layer);
+        resolveHookPoint(model.config, hook);
+        let pairs: SelfOtherPair[];
+        if (opts.pairs) pairs = await readPairsJsonl(opts.pairs);
+        else pairs = makeTrainingPairs({ layout: opts.allTemplates ? 'allTemplates' : 'paper52' });
+        const encoded = pairs.map((p) => {
+          if (opts.chatTemplate) {
+            const w = wrapPairForChat(p, tokenizer);
+            return { selfIds: w.self.ids, otherIds: w.other.ids };
+          }
+          return { selfIds: tokenizer.encode(p.self).ids, otherIds: tokenizer.encode(p.other).ids };
+        });
+        const padId = model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0;
+        const stepsPerEpoch = Math.ceil(Math.ceil(encoded.length / batch) / gradAccum);
+        const progress = createProgress(io, { label: 'train', total: stepsPerEpoch * epochs, json: Boolean(opts.json) });
+        const result = await trainSoo({
+          model,
+          pairs: encoded,
+          padId,
+          hook,
+          pooling,
+          lora: { r, alpha, dropout, targets },
+          lr,
+          weightDecay,
+          clipGradNorm: clip,
+          capabilityKl,
+          epochs,
+          batchSize: batch,
+          gradAccum,
+          seed,
+          outDir: opts.out,
+          resume: Boolean(opts.resume),
+          signal: controller.signal,
+          describe: { model: opts.model, preset: preset?.name ?? null, pairsFile: opts.pairs ?? null, chatTemplate: opts.chatTemplate },
+          onStep: (e) => progress.update(e.step, { epoch: e.epoch, loss: e.loss }),
+        });
+        progress.finish();
+        const summary = {
+          status: result.status,
+          steps: result.steps,
+          epochs: result.epochs,
+          first_loss: result.losses[0] ?? null,
+          final_loss: result.losses.at(-1) ?? null,
+          resumed_from: result.resumedFrom,
+          out: result.outDir,
+          hook,
+          backend: backend.name,
+        };
+        if (opts.json) printJson(io, { event: 'summary', ...summary });
+        else io.err(`${result.status}: ${result.steps} steps over ${result.epochs} epochs at ${hook}; loss ${summary.first_loss} -> ${summary.final_loss}; adapter in ${result.outDir}\n`);
+        if (result.status === 'interrupted') throw new InterruptedError(`interrupted after ${result.steps} steps; resume with --resume`);
+      } finally {
+        process.off('SIGINT', onSigint);
+        model.dispose();
+      }
+    });
+}
