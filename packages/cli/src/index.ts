@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCapability } from './commands/capability.js';
 import { registerEval } from './commands/eval.js';
+import { registerExperiment } from './commands/experiment.js';
 import { registerForward } from './commands/forward.js';
 import { registerLatent } from './commands/latent.js';
 import { registerInspect } from './commands/inspect.js';
@@ -34,6 +35,7 @@ export function createProgram(io: Io = processIo): Command {
   registerLatent(program, io);
   registerCapability(program, io);
   registerTrain(program, io);
+  registerExperiment(program, io);
   registerRl(program, io);
   program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   return program;

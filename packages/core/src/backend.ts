@@ -243,6 +243,47 @@ export interface SooTrainer {
   dispose(): void;
 }
 
+/**
+ * Next-token (causal LM) training of the current LoRA adapter: the "exposure" control arm trains on the
+ * same pair strings as SOO for the same steps, so a study can tell SOO's effect from mere exposure.
+ */
+export interface LmTrainerOptions {
+  optimizer: AdamWOptions;
+  clipGradNorm?: number | null;
+  gradAccum?: number;
+  /** Seed for LoRA dropout masks. */
+  seed?: Seed;
+}
+
+/**
+ * Rows are unpadded token ids; the backend right-pads with `padId`. The loss is the mean cross-entropy of
+ * predicting token t+1 from tokens <= t over every real (non-pad) target position of the batch, as HF
+ * computes it with pad labels set to -100.
+ */
+export interface LmBatch {
+  ids: number[][];
+  padId: number;
+}
+
+export interface LmStepResult {
+  /** The micro-batch's mean next-token cross-entropy, before the update. */
+  loss: number;
+  gradNorm: number | null;
+  updated: boolean;
+  optimizerSteps: number;
+}
+
+export interface LmTrainer {
+  readonly options: Readonly<LmTrainerOptions>;
+  /** Loss and gradients of one batch; changes no weights. */
+  computeLossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Map<string, HostTensor> }>;
+  step(batch: LmBatch): Promise<LmStepResult>;
+  flush(): Promise<SooFlushResult | null>;
+  exportState(): SooTrainerState;
+  importState(state: SooTrainerState): void;
+  dispose(): void;
+}
+
 /** A LoRA adapter's config and tensors at the boundary (PEFT keys, float32 values). */
 export interface AdapterSnapshot {
   config: LoraAdapterConfig;
@@ -260,6 +301,8 @@ export interface BackendModel {
   attachLora(options: AttachLoraOptions): Promise<void>;
   /** A trainer over the current adapter. Requires `capabilities.train` and an adapter. */
   createSooTrainer(options: SooTrainerOptions): SooTrainer;
+  /** A next-token trainer over the current adapter (the exposure control). Requires `capabilities.train`. */
+  createLmTrainer(options: LmTrainerOptions): LmTrainer;
   /** The current adapter, or null. */
   getAdapter(): AdapterSnapshot | null;
   /**

@@ -16,3 +16,4 @@ export * from './eval/latent.js';
 export * from './eval/capability.js';
 export * from './eval/judge.js';
 export * from './train/index.js';
+export * from './experiment/index.js';

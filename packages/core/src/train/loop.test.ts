@@ -44,6 +44,17 @@ class FakeModel {
     const tensors = new Map([...this.tensors].map(([k, v]) => [k, { dtype: 'F32' as const, shape: [...v.shape], data: v.data }]));
     await writeAdapter(dir, { config: this.getAdapter().config, tensors });
   }
+  lmRows: number[] = [];
+  createLmTrainer(options: SooTrainerOptions): unknown {
+    const inner = this.createSooTrainer(options);
+    return {
+      ...inner,
+      step: async (b: { ids: number[][]; padId: number }) => {
+        this.lmRows.push(b.ids.length);
+        return inner.step({ selfIds: [b.ids[0]!], otherIds: [b.ids[1]!], padId: b.padId });
+      },
+    };
+  }
   createSooTrainer(options: SooTrainerOptions): SooTrainer {
     const model = this;
     let steps = 0;
@@ -171,6 +182,15 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     const state = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { epoch: number; step: number };
     expect(state).toMatchObject({ epoch: 1, step: 4 });
     expect(existsSync(path.join(out, 'checkpoint', 'adapter_model.safetensors'))).toBe(true);
+  });
+
+  it('the exposure objective trains next-token on both prompts of each pair, same steps', async () => {
+    const m = new FakeModel();
+    const out = tmp();
+    const r = await trainSoo({ ...asArgs(m), objective: 'exposure', outDir: out });
+    expect(r.steps).toBe(12);
+    expect(m.lmRows.slice(0, 4)).toEqual([6, 6, 6, 2]); // batch 3 pairs -> 6 rows; the last batch has 1 pair
+    expect(JSON.parse(readFileSync(path.join(out, 'train_config.json'), 'utf8'))).toMatchObject({ objective: 'exposure' });
   });
 
   it('epoch order depends only on seed and epoch', () => {

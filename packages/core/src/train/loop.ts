@@ -12,7 +12,7 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { BackendModel, SooBatch, SooTrainer, SooTrainerOptions, SooTrainerState } from '../backend.js';
+import type { BackendModel, LmBatch, SooBatch, SooFlushResult, SooTrainerOptions, SooTrainerState } from '../backend.js';
 import { readAdapter } from '../adapter.js';
 import { InvalidArgumentError, NumericsError, SooError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
@@ -33,8 +33,26 @@ export interface LoraSettings {
   useRslora?: boolean;
 }
 
+/**
+ * `soo`: the SOO loss at the hook (the method). `exposure`: next-token cross-entropy on the same pair strings
+ * (self and other prompts as two rows each), same data order and steps: the control arm that separates SOO's
+ * effect from mere exposure to the training strings (method.md section 3).
+ */
+export type TrainObjective = 'soo' | 'exposure';
+
+/** What the loop needs of a trainer; both `SooTrainer` and `LmTrainer` have it. */
+interface LoopTrainer {
+  step(batch: never): Promise<{ loss: number; gradNorm: number | null; updated: boolean; optimizerSteps: number }>;
+  flush(): Promise<SooFlushResult | null>;
+  exportState(): SooTrainerState;
+  importState(state: SooTrainerState): void;
+  dispose(): void;
+}
+
 export interface TrainSooOptions {
   model: BackendModel;
+  /** Default `soo`. */
+  objective?: TrainObjective;
   /** Pairs already wrapped and encoded (see `wrapPairForChat`). */
   pairs: readonly EncodedPair[];
   padId: number;
@@ -115,7 +133,7 @@ function validate(o: TrainSooOptions): void {
   if (!(o.lr > 0)) bad('lr', `expected > 0, got ${o.lr}`);
 }
 
-async function saveCheckpoint(dir: string, model: BackendModel, trainer: SooTrainer, state: LoopState): Promise<void> {
+async function saveCheckpoint(dir: string, model: BackendModel, trainer: LoopTrainer, state: LoopState): Promise<void> {
   const tmp = `${dir}.tmp`;
   await fsp.rm(tmp, { recursive: true, force: true });
   await model.saveAdapter(tmp);
@@ -142,11 +160,11 @@ function parseTrainerState(json: unknown, file: string): SooTrainerState {
   };
 }
 
-function lossCurve(losses: readonly number[]): string {
-  return linePlot([{ name: 'SOO loss', points: losses.map((l, i) => [i + 1, l] as [number, number]) }], {
-    title: 'SOO training loss',
+function lossCurve(losses: readonly number[], objective: TrainObjective): string {
+  return linePlot([{ name: objective === 'soo' ? 'SOO loss' : 'next-token loss', points: losses.map((l, i) => [i + 1, l] as [number, number]) }], {
+    title: objective === 'soo' ? 'SOO training loss' : 'Exposure (next-token) training loss',
     xLabel: 'optimizer step',
-    yLabel: 'MSE at the hook',
+    yLabel: objective === 'soo' ? 'MSE at the hook' : 'cross-entropy (nats)',
     logY: losses.every((l) => l > 0),
   });
 }
@@ -176,14 +194,24 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
     seed: o.seed,
     ...(o.capabilityKl ? { capabilityKlWeight: o.capabilityKl } : {}),
   };
-  let trainer: SooTrainer;
+  const objective = o.objective ?? 'soo';
+  const makeTrainer = (): LoopTrainer =>
+    objective === 'soo'
+      ? (o.model.createSooTrainer(trainerOptions) as LoopTrainer)
+      : (o.model.createLmTrainer({
+          optimizer: trainerOptions.optimizer,
+          clipGradNorm: trainerOptions.clipGradNorm ?? null,
+          gradAccum,
+          seed: o.seed,
+        }) as LoopTrainer);
+  let trainer: LoopTrainer;
   if (o.resume && existsSync(path.join(ckptDir, 'state.json'))) {
     const stFile = path.join(ckptDir, 'state.json');
     state = JSON.parse(await fsp.readFile(stFile, 'utf8')) as LoopState;
     const adapter = await readAdapter(ckptDir);
     await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
     await o.model.setAdapterTensors(adapter.tensors);
-    trainer = o.model.createSooTrainer(trainerOptions);
+    trainer = makeTrainer();
     const tsFile = path.join(ckptDir, 'trainer_state.json');
     trainer.importState(parseTrainerState(JSON.parse(await fsp.readFile(tsFile, 'utf8')), tsFile));
     resumedFrom = state.step;
@@ -192,11 +220,11 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
     await writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
   } else {
     await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
-    trainer = o.model.createSooTrainer(trainerOptions);
+    trainer = makeTrainer();
     await writeFileAtomic(logFile, '');
     await writeFileAtomic(
       path.join(o.outDir, 'train_config.json'),
-      JSON.stringify({ ...o.describe, hook: o.hook, pooling: o.pooling, lora: o.lora, lr: o.lr, weightDecay: o.weightDecay ?? 0, epochs: o.epochs, batchSize: o.batchSize, gradAccum, seed: o.seed, capabilityKl: o.capabilityKl ?? 0, pairs: o.pairs.length, backend: o.model.backend }, null, 2) + '\n',
+      JSON.stringify({ ...o.describe, objective, hook: o.hook, pooling: o.pooling, lora: o.lora, lr: o.lr, weightDecay: o.weightDecay ?? 0, epochs: o.epochs, batchSize: o.batchSize, gradAccum, seed: o.seed, capabilityKl: o.capabilityKl ?? 0, pairs: o.pairs.length, backend: o.model.backend }, null, 2) + '\n',
     );
     await saveCheckpoint(ckptDir, o.model, trainer, state);
   }
@@ -214,10 +242,13 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
           return { status: 'interrupted', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
         }
         const rows = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => o.pairs[i] as EncodedPair);
-        const batch: SooBatch = { selfIds: rows.map((r) => r.selfIds), otherIds: rows.map((r) => r.otherIds), padId: o.padId };
+        const batch: SooBatch | LmBatch =
+          objective === 'soo'
+            ? { selfIds: rows.map((r) => r.selfIds), otherIds: rows.map((r) => r.otherIds), padId: o.padId }
+            : { ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId };
         tokens += rows.reduce((a, r) => a + r.selfIds.length + r.otherIds.length, 0);
         const lastOfEpoch = b === nBatches - 1;
-        const r = await trainer.step(batch);
+        const r = await trainer.step(batch as never);
         let result = r;
         if (!r.updated && lastOfEpoch) {
           const flushed = await trainer.flush();
@@ -226,7 +257,7 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
         if (!Number.isFinite(r.loss)) {
           throw new NumericsError(
             'NON_FINITE_LOSS',
-            `the SOO loss became ${r.loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
+            `the ${objective === 'soo' ? 'SOO' : 'next-token'} loss became ${r.loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
           );
         }
         microLosses.push(r.loss);
@@ -247,7 +278,7 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
       }
       state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };
       await saveCheckpoint(ckptDir, o.model, trainer, state);
-      await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses));
+      await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses, objective));
       o.onEpoch?.({ epoch: epoch + 1, meanLoss: epochLosses.reduce((a, x) => a + x, 0) / Math.max(1, epochLosses.length) });
     }
   } finally {
@@ -255,6 +286,6 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
   }
   trainer.dispose();
   await o.model.saveAdapter(o.outDir);
-  await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses));
+  await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses, objective));
   return { status: 'completed', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
 }

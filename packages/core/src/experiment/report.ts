@@ -1,0 +1,115 @@
+/** Aggregate finished runs into the paper-style table (mean ± population sd over seeds) and a report. */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../fs.js';
+import { barChart } from '../report/svg.js';
+import type { Arm, ExperimentConfig } from './config.js';
+import type { RunSummary } from './run.js';
+
+export interface MeanSd {
+  mean: number;
+  /** Population standard deviation (divide by n), as the paper reports. */
+  sd: number;
+  n: number;
+}
+
+export function meanSd(xs: readonly number[]): MeanSd {
+  if (xs.length === 0) return { mean: Number.NaN, sd: Number.NaN, n: 0 };
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
+  return { mean, sd, n: xs.length };
+}
+
+export interface ExperimentTable {
+  arms: Arm[];
+  scenarios: string[];
+  /** rates[arm][scenario] in percent. */
+  rates: Record<string, Record<string, MeanSd>>;
+  paperRates: Record<string, Record<string, MeanSd>>;
+  latent: Record<string, MeanSd>;
+  perplexity: Record<string, MeanSd>;
+  kl: Record<string, MeanSd>;
+}
+
+export function aggregate(runs: readonly RunSummary[]): ExperimentTable {
+  const arms = [...new Set(runs.map((r) => r.arm))];
+  const scenarios = [...new Set(runs.flatMap((r) => Object.keys(r.eval)))];
+  const t: ExperimentTable = { arms, scenarios, rates: {}, paperRates: {}, latent: {}, perplexity: {}, kl: {} };
+  for (const arm of arms) {
+    const rs = runs.filter((r) => r.arm === arm);
+    t.rates[arm] = {};
+    t.paperRates[arm] = {};
+    for (const s of scenarios) {
+      const have = rs.filter((r) => r.eval[s]);
+      t.rates[arm][s] = meanSd(have.map((r) => 100 * (r.eval[s] as { rate: number }).rate));
+      t.paperRates[arm][s] = meanSd(have.map((r) => 100 * (r.eval[s] as { paperRate: number }).paperRate));
+    }
+    t.latent[arm] = meanSd(rs.flatMap((r) => (r.latent === null ? [] : [r.latent])));
+    t.perplexity[arm] = meanSd(rs.flatMap((r) => (r.capability ? [r.capability.perplexity] : [])));
+    t.kl[arm] = meanSd(rs.flatMap((r) => (r.capability?.kl != null ? [r.capability.kl] : [])));
+  }
+  return t;
+}
+
+const fmt = (m: MeanSd, digits = 2): string => (m.n === 0 ? '–' : m.n === 1 ? m.mean.toFixed(digits) : `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}`);
+
+export function experimentMarkdown(cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>, t: ExperimentTable, runs: readonly RunSummary[]): string {
+  const lines = [
+    `# Experiment: ${cfg.name}`,
+    '',
+    `Model: \`${cfg.model}\`. Arms: ${cfg.arms.join(', ')}. Seeds: ${cfg.seeds.join(', ')} (the \`none\` arm has no training and greedy evaluation, so it runs once).`,
+    'Rates are percentages, mean ± population sd over seeds (as the paper reports). "rate" is soo\'s scorer (whole-word rooms; refusals and degenerate answers are not counted as honest); "paper" is the paper\'s substring rule.',
+    '',
+    '## Deceptive rate (Perspectives: correct rate), %',
+    '',
+    `| scenario | ${t.arms.map((a) => `${a} rate | ${a} paper`).join(' | ')} |`,
+    `| --- | ${t.arms.map(() => '--- | ---').join(' | ')} |`,
+    ...t.scenarios.map((s) => `| ${s} | ${t.arms.map((a) => `${fmt(t.rates[a]![s]!, 1)} | ${fmt(t.paperRates[a]![s]!, 1)}`).join(' | ')} |`),
+    '',
+    '## Latent SOO and capability',
+    '',
+    '| arm | latent SOO (lower = more overlap) | perplexity | KL(base ‖ tuned) |',
+    '| --- | --- | --- | --- |',
+    ...t.arms.map((a) => `| ${a} | ${fmt(t.latent[a]!, 5)} | ${fmt(t.perplexity[a]!, 3)} | ${fmt(t.kl[a]!, 5)} |`),
+    '',
+    '![deceptive rate by arm, main scenario](rates_main.svg)',
+    '',
+    '## Runs',
+    '',
+    '| run | train steps | first → final loss | seconds |',
+    '| --- | --- | --- | --- |',
+    ...runs.map((r) => `| ${r.id} | ${r.train?.steps ?? '–'} | ${r.train ? `${r.train.firstLoss?.toExponential(3)} → ${r.train.finalLoss?.toExponential(3)}` : '–'} | ${r.seconds.toFixed(1)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export async function readRunSummaries(runsDir: string): Promise<RunSummary[]> {
+  const out: RunSummary[] = [];
+  for (const d of (await fsp.readdir(runsDir)).sort()) {
+    const f = path.join(runsDir, d, 'summary.json');
+    try {
+      out.push(JSON.parse(await fsp.readFile(f, 'utf8')) as RunSummary);
+    } catch {
+      // not finished
+    }
+  }
+  return out;
+}
+
+export async function writeExperimentReport(outDir: string, cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>, runs: readonly RunSummary[]): Promise<ExperimentTable> {
+  const t = aggregate(runs);
+  await writeFileAtomic(path.join(outDir, 'results.json'), JSON.stringify({ table: t, runs }, null, 2) + '\n');
+  await writeFileAtomic(path.join(outDir, 'report.md'), experimentMarkdown(cfg, t, runs));
+  const main = t.scenarios.includes('main') ? 'main' : t.scenarios[0];
+  if (main) {
+    await writeFileAtomic(
+      path.join(outDir, 'rates_main.svg'),
+      barChart(
+        t.arms.map((a) => ({ label: a, value: t.rates[a]![main]!.mean, error: t.rates[a]![main]!.sd })),
+        { title: `Deceptive rate (${main}), mean ± sd`, yLabel: '% deceptive', max: 100 },
+      ),
+    );
+  }
+  return t;
+}

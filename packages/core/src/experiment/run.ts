@@ -1,0 +1,137 @@
+/**
+ * One experiment run, self-contained in its folder: `run.json` says everything it needs, so the same
+ * folder can be handed to a cluster scheduler (one `soo experiment run-one <dir>/run.json` per job).
+ *
+ *   <run>/run.json        the RunSpec
+ *   <run>/adapter/        the trained adapter, train_log.jsonl, loss_curve.svg (arms soo, exposure)
+ *   <run>/eval/           answers.jsonl, results.{json,md}, rates.svg
+ *   <run>/latent/         latent.{json,md}, latent_layers.svg
+ *   <run>/capability/     capability.{json,md}
+ *   <run>/summary.json    the numbers the report aggregates
+ *   <run>/done.json       written last: a run with it is not redone
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Backend, BackendModel } from '../backend.js';
+import { latentProbePairs, makeTrainingPairs, readPairsJsonl, wrapPairForChat } from '../data/pairs.js';
+import { FormatError } from '../errors.js';
+import { measureCapability, readCapabilityTexts, writeCapability } from '../eval/capability.js';
+import { runEvaluation, writeEvaluation } from '../eval/evaluate.js';
+import { measureLatentSoo, writeLatent } from '../eval/latent.js';
+import { writeFileAtomic } from '../fs.js';
+import { resolveHookPoint } from '../hooks.js';
+import { loadTokenizer } from '../tokenizer.js';
+import { trainSoo } from '../train/loop.js';
+import { TRAIN_PRESETS, hookForLayer } from '../train/presets.js';
+import type { RunSpec } from './config.js';
+
+export interface RunSummary {
+  id: string;
+  arm: RunSpec['arm'];
+  seed: number;
+  /** Per scenario label: soo rate, paper rate and counts. */
+  eval: Record<string, { rate: number; paperRate: number; counts: Record<string, number>; n: number }>;
+  latent: number | null;
+  capability: { perplexity: number; basePerplexity: number; kl: number | null } | null;
+  train: { steps: number; firstLoss: number | null; finalLoss: number | null; seconds: number } | null;
+  seconds: number;
+}
+
+export interface RunEvents {
+  onPhase?: (phase: string) => void;
+}
+
+export function isRunDone(runDir: string): boolean {
+  return existsSync(path.join(runDir, 'done.json'));
+}
+
+export async function writeRunSpec(runDir: string, spec: RunSpec): Promise<string> {
+  const file = path.join(runDir, 'run.json');
+  await writeFileAtomic(file, JSON.stringify(spec, null, 2) + '\n');
+  return file;
+}
+
+/** Execute the run described by `<runDir>/run.json`; returns its summary (also written to summary.json). */
+export async function executeRun(runFile: string, getBackend: (name?: string) => Promise<Backend>, events: RunEvents = {}): Promise<RunSummary> {
+  const runDir = path.dirname(runFile);
+  const spec = JSON.parse(await fsp.readFile(runFile, 'utf8')) as RunSpec;
+  if (!spec || !spec.experiment || !spec.arm) throw new FormatError('DATA_INVALID', `${runFile}: not a run spec (expected "arm" and "experiment")`, { file: runFile });
+  const exp = spec.experiment;
+  const t0 = performance.now();
+  const backend = await getBackend(exp.backend);
+  const tokenizer = await loadTokenizer(exp.model);
+  const model = await backend.loadModel(exp.model);
+  let base: BackendModel | null = null;
+  try {
+    let train: RunSummary['train'] = null;
+    if (spec.arm !== 'none') {
+      events.onPhase?.('train');
+      const t = exp.train;
+      const preset = t.preset ? TRAIN_PRESETS[t.preset] : undefined;
+      const hook = t.hook ?? hookForLayer(t.layer ?? preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
+      resolveHookPoint(model.config, hook);
+      const pairs = t.pairs ? await readPairsJsonl(t.pairs) : makeTrainingPairs({ layout: t.allTemplates ? 'allTemplates' : 'paper52' });
+      const encoded = pairs.map((p) => {
+        const w = wrapPairForChat(p, tokenizer);
+        return { selfIds: w.self.ids, otherIds: w.other.ids };
+      });
+      const tt = performance.now();
+      const res = await trainSoo({
+        model,
+        objective: spec.arm === 'soo' ? 'soo' : 'exposure',
+        pairs: encoded,
+        padId: model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0,
+        hook,
+        pooling: t.pooling ?? preset?.pooling ?? 'last',
+        lora: { r: t.r ?? preset?.r ?? 8, alpha: t.alpha ?? preset?.alpha ?? 32, dropout: t.dropout ?? preset?.dropout ?? 0, targets: t.targets ?? preset?.targets ?? ['q_proj', 'v_proj'] },
+        lr: t.lr ?? preset?.lr ?? 1e-4,
+        weightDecay: t.weightDecay ?? 0,
+        capabilityKl: spec.arm === 'soo' ? (t.capabilityKl ?? 0) : 0,
+        epochs: t.epochs ?? preset?.epochs ?? 15,
+        batchSize: t.batch ?? preset?.batch ?? 4,
+        gradAccum: t.gradAccum ?? 1,
+        seed: spec.seed,
+        outDir: path.join(runDir, 'adapter'),
+        resume: true,
+        describe: { model: exp.model, run: spec.id },
+      });
+      train = { steps: res.steps, firstLoss: res.losses[0] ?? null, finalLoss: res.losses.at(-1) ?? null, seconds: (performance.now() - tt) / 1000 };
+    }
+    events.onPhase?.('eval');
+    const ev = await runEvaluation({ model, tokenizer, scenarios: exp.eval.scenarios, mirrored: exp.eval.mirrored, n: exp.eval.n, seed: exp.eval.seed, suffix: exp.eval.suffix, maxNewTokens: exp.eval.maxNewTokens, batchSize: exp.eval.batch });
+    await writeEvaluation(path.join(runDir, 'eval'), ev);
+    let latent: number | null = null;
+    if (exp.latent) {
+      events.onPhase?.('latent');
+      const pairs = exp.latent.limit ? latentProbePairs().slice(0, exp.latent.limit) : undefined;
+      const lr = await measureLatentSoo({ model, tokenizer, modules: exp.latent.modules, pooling: exp.latent.pooling, ...(pairs ? { pairs } : {}) });
+      await writeLatent(path.join(runDir, 'latent'), lr);
+      latent = lr.mean;
+    }
+    let capability: RunSummary['capability'] = null;
+    if (exp.capability) {
+      events.onPhase?.('capability');
+      const texts = await readCapabilityTexts(exp.capability.text);
+      if (spec.arm !== 'none') base = await backend.loadModel(exp.model);
+      const cr = await measureCapability({ base: base ?? model, ...(base ? { tuned: model } : {}), tokenizer, texts, maxTokens: exp.capability.maxTokens });
+      await writeCapability(path.join(runDir, 'capability'), cr);
+      capability = { basePerplexity: cr.base.perplexity, perplexity: (cr.tuned ?? cr.base).perplexity, kl: cr.kl ?? null };
+    }
+    const summary: RunSummary = {
+      id: spec.id,
+      arm: spec.arm,
+      seed: spec.seed,
+      eval: Object.fromEntries(ev.scenarios.map((s) => [s.scenario, { rate: s.rate, paperRate: s.paperRate, counts: s.counts, n: s.n }])),
+      latent,
+      capability,
+      train,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    await writeFileAtomic(path.join(runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    await writeFileAtomic(path.join(runDir, 'done.json'), JSON.stringify({ finished: new Date().toISOString() }) + '\n');
+    return summary;
+  } finally {
+    model.dispose();
+    base?.dispose();
+  }
+}
