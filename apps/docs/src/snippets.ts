@@ -25,7 +25,8 @@ export function collectSnippets(docsDir: string): Snippet[] {
           if (/^```ts\s+runnable\s*$/.test(lines[i] as string)) {
             const start = i;
             const body: string[] = [];
-            for (i++; i < lines.length && !/^```\s*$/.test(lines[i] as string); i++) body.push(lines[i] as string);
+            for (i++; i < lines.length && !/^```\s*$/.test(lines[i] as string); i++)
+              body.push(lines[i] as string);
             out.push({ page: path.relative(docsDir, full), line: start + 1, code: body.join('\n') });
           }
         }

@@ -3,7 +3,9 @@ import { assertCudaUsable, cudaProblems, detectCuda, parseNvccVersion, parseNvid
 
 describe('CUDA detection', () => {
   it('parses nvidia-smi CSV rows', () => {
-    const r = parseNvidiaSmi('0, NVIDIA H100 80GB HBM3, 81559, 9.0, 580.65.06\n1, NVIDIA A100-SXM4-40GB, 40960, 8.0, 580.65.06\n');
+    const r = parseNvidiaSmi(
+      '0, NVIDIA H100 80GB HBM3, 81559, 9.0, 580.65.06\n1, NVIDIA A100-SXM4-40GB, 40960, 8.0, 580.65.06\n',
+    );
     expect(r.gpus).toEqual([
       { index: 0, name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559, computeCapability: '9.0' },
       { index: 1, name: 'NVIDIA A100-SXM4-40GB', memoryMiB: 40960, computeCapability: '8.0' },
@@ -12,7 +14,11 @@ describe('CUDA detection', () => {
   });
 
   it('parses nvcc --version', () => {
-    expect(parseNvccVersion('Cuda compilation tools, release 13.0, V13.0.48\nBuild cuda_13.0.r13.0/compiler.36424714_0')).toBe('13.0');
+    expect(
+      parseNvccVersion(
+        'Cuda compilation tools, release 13.0, V13.0.48\nBuild cuda_13.0.r13.0/compiler.36424714_0',
+      ),
+    ).toBe('13.0');
     expect(parseNvccVersion('garbage')).toBeNull();
   });
 

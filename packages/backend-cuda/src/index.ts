@@ -31,7 +31,11 @@ export interface CudaEnvironment {
 
 function tryExec(cmd: string, args: string[]): string | null {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    });
   } catch {
     return null;
   }
@@ -79,7 +83,10 @@ export function detectCuda(env: NodeJS.ProcessEnv = process.env): CudaEnvironmen
   ]);
   const { gpus, driverVersion } = smi ? parseNvidiaSmi(smi) : { gpus: [], driverVersion: null };
   const toolkitRoot = findToolkit(env);
-  const nvccPath = toolkitRoot && existsSync(path.join(toolkitRoot, 'bin', 'nvcc')) ? path.join(toolkitRoot, 'bin', 'nvcc') : 'nvcc';
+  const nvccPath =
+    toolkitRoot && existsSync(path.join(toolkitRoot, 'bin', 'nvcc'))
+      ? path.join(toolkitRoot, 'bin', 'nvcc')
+      : 'nvcc';
   const nvccOut = tryExec(nvccPath, ['--version']);
   const nvccVersion = nvccOut ? parseNvccVersion(nvccOut) : null;
   const cublas = hasLib(toolkitRoot, 'libcublas') && hasLib(toolkitRoot, 'libcublasLt');
@@ -88,21 +95,32 @@ export function detectCuda(env: NodeJS.ProcessEnv = process.env): CudaEnvironmen
 }
 
 /** What stops the CUDA engine from running, given what was found. Empty when nothing does. */
-export function cudaProblems(found: Pick<CudaEnvironment, 'gpus' | 'toolkitRoot' | 'nvccVersion' | 'cublas'>): string[] {
+export function cudaProblems(
+  found: Pick<CudaEnvironment, 'gpus' | 'toolkitRoot' | 'nvccVersion' | 'cublas'>,
+): string[] {
   const { gpus, toolkitRoot, nvccVersion, cublas } = found;
   const problems: string[] = [];
-  if (gpus.length === 0) problems.push('no NVIDIA GPU visible (nvidia-smi missing or reports none): install the NVIDIA driver');
+  if (gpus.length === 0)
+    problems.push('no NVIDIA GPU visible (nvidia-smi missing or reports none): install the NVIDIA driver');
   if (!toolkitRoot) problems.push('no CUDA toolkit found: install CUDA 12 or 13 and set CUDA_HOME');
-  if (!nvccVersion) problems.push('nvcc not found: the addon is compiled on your machine against your CUDA toolkit');
-  if (toolkitRoot && !cublas) problems.push(`cuBLAS/cuBLASLt not found under ${toolkitRoot}: install the CUDA math libraries`);
+  if (!nvccVersion)
+    problems.push('nvcc not found: the addon is compiled on your machine against your CUDA toolkit');
+  if (toolkitRoot && !cublas)
+    problems.push(`cuBLAS/cuBLASLt not found under ${toolkitRoot}: install the CUDA math libraries`);
   const weak = gpus.filter((g) => Number(g.computeCapability) < 8.0);
-  if (weak.length) problems.push(`bf16 tensor cores need compute capability >= 8.0; found ${weak.map((g) => `${g.name} (${g.computeCapability})`).join(', ')}`);
+  if (weak.length)
+    problems.push(
+      `bf16 tensor cores need compute capability >= 8.0; found ${weak.map((g) => `${g.name} (${g.computeCapability})`).join(', ')}`,
+    );
   return problems;
 }
 
 /** Throw a BackendError naming what to install when the machine cannot run the CUDA engine. */
 export function assertCudaUsable(env: CudaEnvironment = detectCuda()): void {
   if (env.problems.length) {
-    throw new BackendError('BACKEND_UNAVAILABLE', `the CUDA backend cannot run on this machine: ${env.problems.join('; ')}`);
+    throw new BackendError(
+      'BACKEND_UNAVAILABLE',
+      `the CUDA backend cannot run on this machine: ${env.problems.join('; ')}`,
+    );
   }
 }

@@ -59,7 +59,8 @@ async function makeModel() {
   const I = cfg.intermediate_size;
   const V = cfg.vocab_size;
   const t = {};
-  const lin = (name, out, inp) => (t[name] = { dtype: 'F32', shape: [out, inp], data: rng.normalArray(out * inp, 0, 1 / Math.sqrt(inp)) });
+  const lin = (name, out, inp) =>
+    (t[name] = { dtype: 'F32', shape: [out, inp], data: rng.normalArray(out * inp, 0, 1 / Math.sqrt(inp)) });
   const ones = (name) => (t[name] = { dtype: 'F32', shape: [H], data: new Float32Array(H).fill(1) });
   t['model.embed_tokens.weight'] = { dtype: 'F32', shape: [V, H], data: rng.normalArray(V * H, 0, 0.02) };
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
@@ -94,7 +95,9 @@ async function timeIt(f, reps = 3) {
 const H = cfg.hidden_size;
 const layerMatmulParams = 4 * H * H + 3 * H * cfg.intermediate_size;
 const attnFlopsPerLayer = 4 * T * T * H * B;
-const forwardFlops = 2 * (cfg.num_hidden_layers * layerMatmulParams + cfg.vocab_size * H) * B * T + cfg.num_hidden_layers * attnFlopsPerLayer;
+const forwardFlops =
+  2 * (cfg.num_hidden_layers * layerMatmulParams + cfg.vocab_size * H) * B * T +
+  cfg.num_hidden_layers * attnFlopsPerLayer;
 // Layers 0..hookLayer-1 whole, plus the attention of layer hookLayer up to o_proj.
 const partial = 2 * (hookLayer * layerMatmulParams + 4 * H * H) * B * T + (hookLayer + 1) * attnFlopsPerLayer;
 const stepFlops = 3 * partial * 2;
@@ -113,8 +116,18 @@ const result = {
   loadavg: os.loadavg().map((x) => +x.toFixed(2)),
   node: process.version,
   command: 'npm run bench',
-  model: { params, shape: 'llama hidden 512, 8 layers, 8 heads, ffn 1024, vocab 4096', batch: B, tokens: T, hook: `model.layers.${hookLayer}.self_attn.o_proj` },
-  flops: { forward: forwardFlops, sooStep: stepFlops, convention: 'forward 2*N*tokens + attention; step 3x forward of the layers run, 2 passes' },
+  model: {
+    params,
+    shape: 'llama hidden 512, 8 layers, 8 heads, ffn 1024, vocab 4096',
+    batch: B,
+    tokens: T,
+    hook: `model.layers.${hookLayer}.self_attn.o_proj`,
+  },
+  flops: {
+    forward: forwardFlops,
+    sooStep: stepFlops,
+    convention: 'forward 2*N*tokens + attention; step 3x forward of the layers run, 2 passes',
+  },
   backends: {},
 };
 
@@ -139,7 +152,11 @@ for (const name of backends) {
   const matmulGflops = (2 * n ** 3) / (best / 1000) / 1e9;
   const fwdMs = await timeIt(() => model.forward({ ids }));
   await model.attachLora({ r: 8, alpha: 16, targets: ['q_proj', 'v_proj'], seed: 0 });
-  const trainer = model.createSooTrainer({ hook: result.model.hook, pooling: 'last', optimizer: { lr: 1e-4 } });
+  const trainer = model.createSooTrainer({
+    hook: result.model.hook,
+    pooling: 'last',
+    optimizer: { lr: 1e-4 },
+  });
   const batch = { selfIds: ids, otherIds: ids.map((r) => r.slice(1)), padId: 0 };
   const stepMs = await timeIt(() => trainer.step(batch));
   trainer.dispose();
@@ -148,18 +165,38 @@ for (const name of backends) {
   const stepGflops = stepFlops / (stepMs / 1000) / 1e9;
   result.backends[name] = {
     matmulGflops: +matmulGflops.toFixed(2),
-    forward: { ms: +fwdMs.toFixed(1), tokensPerS: +((B * T) / (fwdMs / 1000)).toFixed(1), gflops: +fwdGflops.toFixed(2), fraction: +(fwdGflops / matmulGflops).toFixed(3) },
-    sooStep: { ms: +stepMs.toFixed(1), gflops: +stepGflops.toFixed(2), fraction: +(stepGflops / matmulGflops).toFixed(3) },
+    forward: {
+      ms: +fwdMs.toFixed(1),
+      tokensPerS: +((B * T) / (fwdMs / 1000)).toFixed(1),
+      gflops: +fwdGflops.toFixed(2),
+      fraction: +(fwdGflops / matmulGflops).toFixed(3),
+    },
+    sooStep: {
+      ms: +stepMs.toFixed(1),
+      gflops: +stepGflops.toFixed(2),
+      fraction: +(stepGflops / matmulGflops).toFixed(3),
+    },
   };
   console.error(`${name}: ${JSON.stringify(result.backends[name])}`);
 }
 console.log(JSON.stringify(result, null, 2));
 
 if (record) {
-  const file = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'BENCHMARKS.md');
-  if (!existsSync(file)) writeFileSync(file, '# Benchmarks\n\nEvery number here carries its machine, date and command; raw JSON follows each table.\n');
+  const file = path.resolve(
+    path.dirname(new URL(import.meta.url).pathname),
+    '..',
+    '..',
+    '..',
+    'BENCHMARKS.md',
+  );
+  if (!existsSync(file))
+    writeFileSync(
+      file,
+      '# Benchmarks\n\nEvery number here carries its machine, date and command; raw JSON follows each table.\n',
+    );
   const rows = Object.entries(result.backends).map(
-    ([k, v]) => `| ${k} | ${v.matmulGflops} | ${v.forward.tokensPerS} | ${v.forward.gflops} (${(v.forward.fraction * 100).toFixed(0)}%) | ${v.sooStep.ms} | ${v.sooStep.gflops} (${(v.sooStep.fraction * 100).toFixed(0)}%) |`,
+    ([k, v]) =>
+      `| ${k} | ${v.matmulGflops} | ${v.forward.tokensPerS} | ${v.forward.gflops} (${(v.forward.fraction * 100).toFixed(0)}%) | ${v.sooStep.ms} | ${v.sooStep.gflops} (${(v.sooStep.fraction * 100).toFixed(0)}%) |`,
   );
   appendFileSync(
     file,

@@ -6,7 +6,8 @@ export function parseIds(flag: string, value: string): number[] {
   if (parts.length === 0) throw new UsageError(`${flag}: expected comma-separated token ids, got "${value}"`);
   return parts.map((p) => {
     const n = Number(p);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: "${p}" is not a token id (a non-negative integer)`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`${flag}: "${p}" is not a token id (a non-negative integer)`);
     return n;
   });
 }
@@ -18,11 +19,21 @@ export function parseList(value: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-export function parseNumber(flag: string, value: string, opts: { integer?: boolean; min?: number } = {}): number {
+export function parseNumber(
+  flag: string,
+  value: string,
+  opts: { integer?: boolean; min?: number } = {},
+): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+  if (
+    !Number.isFinite(n) ||
+    (opts.integer && !Number.isInteger(n)) ||
+    (opts.min !== undefined && n < opts.min)
+  ) {
     const what = opts.integer ? 'an integer' : 'a number';
-    throw new UsageError(`${flag}: expected ${what}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got "${value}"`);
+    throw new UsageError(
+      `${flag}: expected ${what}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got "${value}"`,
+    );
   }
   return n;
 }

@@ -21,7 +21,9 @@ export const VERSION = '0.1.0';
 /** Build the `soo` program. Every command registers itself here. */
 export function createProgram(io: Io = processIo): Command {
   const program = new Command('soo')
-    .description('Self-Other Overlap fine-tuning: inspect models, tokenize, compute SOO steps, train and evaluate')
+    .description(
+      'Self-Other Overlap fine-tuning: inspect models, tokenize, compute SOO steps, train and evaluate',
+    )
     .version(VERSION)
     .option('--verbose', 'print stacks on errors')
     .showHelpAfterError(false)
@@ -37,7 +39,9 @@ export function createProgram(io: Io = processIo): Command {
   registerTrain(program, io);
   registerExperiment(program, io);
   registerRl(program, io);
-  program.commands.forEach((c) => c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
+  program.commands.forEach((c) =>
+    c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }),
+  );
   return program;
 }
 
@@ -57,7 +61,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return EXIT_OK;
       return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     return reportError(io, e, verbose);

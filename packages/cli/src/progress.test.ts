@@ -9,7 +9,11 @@ describe('progress', () => {
     p.update(1, { loss: 0.5 });
     p.update(2, { loss: 0.25 });
     p.finish();
-    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    const lines = io
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ event: 'progress', label: 'step', done: 1, total: 3, loss: 0.5 });
     expect(lines[2]).toMatchObject({ event: 'done', done: 2, loss: 0.25 });

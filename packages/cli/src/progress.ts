@@ -19,7 +19,9 @@ function fmtDuration(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   const m = Math.floor(s / 60);
   const sec = Math.round(s % 60);
-  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+  return m >= 60
+    ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`
+    : `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
 }
 
 function fmtValue(v: number): string {
@@ -61,13 +63,17 @@ export function createProgress(io: Io, opts: ProgressOptions): Progress {
       const width = 24;
       const filled = Math.round(frac * width);
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      io.err(`\r${opts.label} ${bar} ${done}/${opts.total}  ${vals}  ${fmtDuration(elapsed)} < ETA ${fmtDuration(eta)}\x1b[K${final ? '\n' : ''}`);
+      io.err(
+        `\r${opts.label} ${bar} ${done}/${opts.total}  ${vals}  ${fmtDuration(elapsed)} < ETA ${fmtDuration(eta)}\x1b[K${final ? '\n' : ''}`,
+      );
       return;
     }
     const decile = Math.floor(frac * 10);
     if (final || decile > lastPlain) {
       lastPlain = decile;
-      io.err(`${opts.label} ${done}/${opts.total}  ${vals}  elapsed ${fmtDuration(elapsed)}  eta ${fmtDuration(eta)}\n`);
+      io.err(
+        `${opts.label} ${done}/${opts.total}  ${vals}  elapsed ${fmtDuration(elapsed)}  eta ${fmtDuration(eta)}\n`,
+      );
     }
   };
   let lastDone = 0;

@@ -42,33 +42,42 @@ describe('sooLoss (float64 reference)', () => {
     expect(() => sooLoss(bad, ok)).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
   });
 
-  it.each<Pooling>(['full', 'last', 'mean'])('gradient (%s) matches central finite differences (rel err < 1e-6)', (pooling) => {
-    const rng = new Rng(7);
-    const mask = [1, 1, 1, 0, 0, 1, 1, 1];
-    const self = acts(rng, 2, 4, 3, mask);
-    const other = acts(rng, 2, 4, 3, [1, 1, 1, 1, 1, 1, 1, 0]);
-    const g = sooLossGrad(self, other, pooling);
-    const eps = 1e-6;
-    let num = 0;
-    let den = 0;
-    for (const [which, a, grad] of [
-      ['self', self, g.self],
-      ['other', other, g.other],
-    ] as const) {
-      for (let i = 0; i < a.data.length; i++) {
-        const d = Array.from(a.data);
-        d[i] = (d[i] as number) + eps;
-        const plus = which === 'self' ? sooLoss({ ...self, data: d }, other, pooling) : sooLoss(self, { ...other, data: d }, pooling);
-        d[i] = (d[i] as number) - 2 * eps;
-        const minus = which === 'self' ? sooLoss({ ...self, data: d }, other, pooling) : sooLoss(self, { ...other, data: d }, pooling);
-        const fd = (plus - minus) / (2 * eps);
-        num += (fd - (grad[i] as number)) ** 2;
-        den += fd * fd;
+  it.each<Pooling>(['full', 'last', 'mean'])(
+    'gradient (%s) matches central finite differences (rel err < 1e-6)',
+    (pooling) => {
+      const rng = new Rng(7);
+      const mask = [1, 1, 1, 0, 0, 1, 1, 1];
+      const self = acts(rng, 2, 4, 3, mask);
+      const other = acts(rng, 2, 4, 3, [1, 1, 1, 1, 1, 1, 1, 0]);
+      const g = sooLossGrad(self, other, pooling);
+      const eps = 1e-6;
+      let num = 0;
+      let den = 0;
+      for (const [which, a, grad] of [
+        ['self', self, g.self],
+        ['other', other, g.other],
+      ] as const) {
+        for (let i = 0; i < a.data.length; i++) {
+          const d = Array.from(a.data);
+          d[i] = (d[i] as number) + eps;
+          const plus =
+            which === 'self'
+              ? sooLoss({ ...self, data: d }, other, pooling)
+              : sooLoss(self, { ...other, data: d }, pooling);
+          d[i] = (d[i] as number) - 2 * eps;
+          const minus =
+            which === 'self'
+              ? sooLoss({ ...self, data: d }, other, pooling)
+              : sooLoss(self, { ...other, data: d }, pooling);
+          const fd = (plus - minus) / (2 * eps);
+          num += (fd - (grad[i] as number)) ** 2;
+          den += fd * fd;
+        }
       }
-    }
-    expect(den).toBeGreaterThan(0);
-    expect(Math.sqrt(num / den)).toBeLessThan(1e-6);
-  });
+      expect(den).toBeGreaterThan(0);
+      expect(Math.sqrt(num / den)).toBeLessThan(1e-6);
+    },
+  );
 });
 
 describe('latentSoo', () => {

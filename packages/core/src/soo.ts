@@ -27,10 +27,16 @@ export interface Activations {
 function checkActs(a: Activations, label: string): void {
   const [b, t, h] = a.shape;
   if (a.data.length !== b * t * h) {
-    throw new InvalidArgumentError('SHAPE_MISMATCH', `${label}: data has ${a.data.length} values, expected ${b}x${t}x${h} = ${b * t * h}`);
+    throw new InvalidArgumentError(
+      'SHAPE_MISMATCH',
+      `${label}: data has ${a.data.length} values, expected ${b}x${t}x${h} = ${b * t * h}`,
+    );
   }
   if (a.mask && a.mask.length !== b * t) {
-    throw new InvalidArgumentError('SHAPE_MISMATCH', `${label}: mask has ${a.mask.length} values, expected ${b}x${t} = ${b * t}`);
+    throw new InvalidArgumentError(
+      'SHAPE_MISMATCH',
+      `${label}: mask has ${a.mask.length} values, expected ${b}x${t} = ${b * t}`,
+    );
   }
 }
 
@@ -75,7 +81,8 @@ export function poolActivations(a: Activations, pooling: 'last' | 'mean'): Float
 
 /** Mean squared error of two equal-length arrays, in float64. */
 export function mse(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new InvalidArgumentError('SHAPE_MISMATCH', `mse: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length !== b.length)
+    throw new InvalidArgumentError('SHAPE_MISMATCH', `mse: lengths differ (${a.length} vs ${b.length})`);
   if (a.length === 0) throw new InvalidArgumentError('INVALID_ARGUMENT', 'mse of empty arrays');
   let s = 0;
   for (let i = 0; i < a.length; i++) {
@@ -95,11 +102,17 @@ export function sooLoss(self: Activations, other: Activations, pooling: Pooling 
   const [bs, , hs] = self.shape;
   const [bo, , ho] = other.shape;
   if (bs !== bo || hs !== ho) {
-    throw new InvalidArgumentError('SHAPE_MISMATCH', `self [${self.shape.join(', ')}] and other [${other.shape.join(', ')}] differ in batch or hidden size`);
+    throw new InvalidArgumentError(
+      'SHAPE_MISMATCH',
+      `self [${self.shape.join(', ')}] and other [${other.shape.join(', ')}] differ in batch or hidden size`,
+    );
   }
   if (pooling === 'full') {
     if (self.shape[1] !== other.shape[1]) {
-      throw new InvalidArgumentError('SHAPE_MISMATCH', `pooling "full" needs equal token counts (self ${self.shape[1]}, other ${other.shape[1]}): right-pad both prompts to one length first`);
+      throw new InvalidArgumentError(
+        'SHAPE_MISMATCH',
+        `pooling "full" needs equal token counts (self ${self.shape[1]}, other ${other.shape[1]}): right-pad both prompts to one length first`,
+      );
     }
     return mse(self.data, other.data);
   }
@@ -110,7 +123,11 @@ export function sooLoss(self: Activations, other: Activations, pooling: Pooling 
  * Gradient of `sooLoss` with respect to the self and the other activations ([B, T, H] each), float64.
  * d/dA_self = 2 (P_self − P_other) / N pushed back through the pooling; d/dA_other is its negative image.
  */
-export function sooLossGrad(self: Activations, other: Activations, pooling: Pooling = 'last'): { self: Float64Array; other: Float64Array } {
+export function sooLossGrad(
+  self: Activations,
+  other: Activations,
+  pooling: Pooling = 'last',
+): { self: Float64Array; other: Float64Array } {
   sooLoss(self, other, pooling); // validates shapes
   const [B, Ts, H] = self.shape;
   const To = other.shape[1];
@@ -133,7 +150,8 @@ export function sooLossGrad(self: Activations, other: Activations, pooling: Pool
       const last = lastPositions(a.mask, B, T);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
-          g[(b * T + (last[b] as number)) * H + h] = (sign * 2 * ((ps[b * H + h] as number) - (po[b * H + h] as number))) / n;
+          g[(b * T + (last[b] as number)) * H + h] =
+            (sign * 2 * ((ps[b * H + h] as number) - (po[b * H + h] as number))) / n;
       return;
     }
     for (let b = 0; b < B; b++) {
@@ -142,7 +160,8 @@ export function sooLossGrad(self: Activations, other: Activations, pooling: Pool
       for (let t = 0; t < T; t++) {
         if (a.mask && (a.mask[b * T + t] as number) === 0) continue;
         for (let h = 0; h < H; h++)
-          g[(b * T + t) * H + h] = (sign * 2 * ((ps[b * H + h] as number) - (po[b * H + h] as number))) / n / cnt;
+          g[(b * T + t) * H + h] =
+            (sign * 2 * ((ps[b * H + h] as number) - (po[b * H + h] as number))) / n / cnt;
       }
     }
   };
@@ -168,13 +187,15 @@ export interface LatentSooResult {
  * averaged over modules, then over pairs. `pooling` decides the alignment exactly as in `sooLoss`.
  */
 export function latentSoo(pairs: readonly ModuleActivations[], pooling: Pooling = 'last'): LatentSooResult {
-  if (pairs.length === 0) throw new InvalidArgumentError('INVALID_ARGUMENT', 'latentSoo needs at least one pair');
+  if (pairs.length === 0)
+    throw new InvalidArgumentError('INVALID_ARGUMENT', 'latentSoo needs at least one pair');
   const sums: Record<string, number> = {};
   const counts: Record<string, number> = {};
   const perPair: number[] = [];
   for (const pair of pairs) {
     const names = Object.keys(pair);
-    if (names.length === 0) throw new InvalidArgumentError('INVALID_ARGUMENT', 'latentSoo: a pair has no modules');
+    if (names.length === 0)
+      throw new InvalidArgumentError('INVALID_ARGUMENT', 'latentSoo: a pair has no modules');
     let s = 0;
     for (const name of names) {
       const m = pair[name] as { self: Activations; other: Activations };

@@ -5,8 +5,19 @@ import { loadTokenizer } from './tokenizer.js';
 import { FIXTURE_ARCHS, hfTinyDir } from './testing/fixtures.js';
 
 interface Ref {
-  tokenize: Array<{ text: string; ids: number[]; ids_no_special: number[]; tokens_no_special: string[]; decoded: string }>;
-  chat: { messages: Array<{ role: string; content: string }>; add_generation_prompt: boolean; rendered: string; ids: number[] };
+  tokenize: Array<{
+    text: string;
+    ids: number[];
+    ids_no_special: number[];
+    tokens_no_special: string[];
+    decoded: string;
+  }>;
+  chat: {
+    messages: Array<{ role: string; content: string }>;
+    add_generation_prompt: boolean;
+    rendered: string;
+    ids: number[];
+  };
 }
 
 describe.each(FIXTURE_ARCHS)('tokenizer %s', (arch) => {
@@ -27,7 +38,9 @@ describe.each(FIXTURE_ARCHS)('tokenizer %s', (arch) => {
 
   it('renders the chat template exactly and encodes it', async () => {
     const [tok, ref] = await Promise.all([loadTokenizer(dir), refP]);
-    const rendered = tok.applyChatTemplate(ref.chat.messages, { addGenerationPrompt: ref.chat.add_generation_prompt });
+    const rendered = tok.applyChatTemplate(ref.chat.messages, {
+      addGenerationPrompt: ref.chat.add_generation_prompt,
+    });
     expect(rendered).toBe(ref.chat.rendered);
     expect(tok.encode(rendered, { addSpecialTokens: false }).ids).toEqual(ref.chat.ids);
     if (ref.chat.messages.length === 1 && ref.chat.messages[0]?.role === 'user') {

@@ -83,10 +83,14 @@ export class SooTokenizer {
   /** Render messages with the model's chat template (no tokenization). */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === null) {
-      throw new FormatError('CHAT_TEMPLATE', `${path.join(this.dir, 'tokenizer_config.json')}: chat_template: the model folder has no chat template (expected "chat_template" in tokenizer_config.json or a chat_template.jinja file)`, {
-        file: path.join(this.dir, 'tokenizer_config.json'),
-        field: 'chat_template',
-      });
+      throw new FormatError(
+        'CHAT_TEMPLATE',
+        `${path.join(this.dir, 'tokenizer_config.json')}: chat_template: the model folder has no chat template (expected "chat_template" in tokenizer_config.json or a chat_template.jinja file)`,
+        {
+          file: path.join(this.dir, 'tokenizer_config.json'),
+          field: 'chat_template',
+        },
+      );
     }
     try {
       this.compiled ??= new Template(this.chatTemplate);
@@ -101,11 +105,15 @@ export class SooTokenizer {
       });
     } catch (e) {
       if (e instanceof SooError) throw e;
-      throw new FormatError('CHAT_TEMPLATE', `${this.dir}: chat_template: rendering failed: ${(e as Error).message}`, {
-        file: this.dir,
-        field: 'chat_template',
-        cause: e,
-      });
+      throw new FormatError(
+        'CHAT_TEMPLATE',
+        `${this.dir}: chat_template: rendering failed: ${(e as Error).message}`,
+        {
+          file: this.dir,
+          field: 'chat_template',
+          cause: e,
+        },
+      );
     }
   }
 
@@ -141,7 +149,11 @@ async function readJson(file: string, code: 'TOKENIZER_LOAD'): Promise<Record<st
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new NotFoundError('FILE_NOT_FOUND', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'}): expected a tokenizer file here`, { file, cause: e });
+    throw new NotFoundError(
+      'FILE_NOT_FOUND',
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'}): expected a tokenizer file here`,
+      { file, cause: e },
+    );
   }
   let json: unknown;
   try {
@@ -167,8 +179,7 @@ export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
   if (typeof ct === 'string') chatTemplate = ct;
   else if (Array.isArray(ct)) {
     const def = ct.find((t) => t && typeof t === 'object' && (t as { name?: unknown }).name === 'default') as
-      | { template?: unknown }
-      | undefined;
+      { template?: unknown } | undefined;
     if (def && typeof def.template === 'string') chatTemplate = def.template;
   }
   if (chatTemplate === null) {
@@ -182,10 +193,14 @@ export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
   try {
     tok = new HfTokenizer(tokJson, cfg);
   } catch (e) {
-    throw new FormatError('TOKENIZER_LOAD', `${tokFile}: the tokenizer could not be built: ${(e as Error).message}`, {
-      file: tokFile,
-      cause: e,
-    });
+    throw new FormatError(
+      'TOKENIZER_LOAD',
+      `${tokFile}: the tokenizer could not be built: ${(e as Error).message}`,
+      {
+        file: tokFile,
+        cause: e,
+      },
+    );
   }
   return new SooTokenizer(dir, tok, cfg, chatTemplate);
 }

@@ -28,7 +28,22 @@ describe('soo forward (tfjs-cpu)', () => {
     const out = path.join(tmp, 'fwd.safetensors');
     const hook = 'model.layers.2.self_attn.o_proj';
     const io = captureIo();
-    const code = await main(['forward', '--model', dir, '--ids', ref.input_ids.join(','), '--hooks', hook, '--out', out, '--backend', 'tfjs-cpu'], io);
+    const code = await main(
+      [
+        'forward',
+        '--model',
+        dir,
+        '--ids',
+        ref.input_ids.join(','),
+        '--hooks',
+        hook,
+        '--out',
+        out,
+        '--backend',
+        'tfjs-cpu',
+      ],
+      io,
+    );
     expect(code, io.stderr()).toBe(0);
     const got = await readAll(out);
     const oracle = await readAll(path.join(dir, 'reference.safetensors'));
@@ -39,7 +54,20 @@ describe('soo forward (tfjs-cpu)', () => {
 
   it('rejects a wrong hook name with the closest valid one', async () => {
     const io = captureIo();
-    const code = await main(['forward', '--model', dir, '--ids', '0,1', '--hooks', 'model.layers.2.self_attn.o_prj', '--out', path.join(tmp, 'x.safetensors')], io);
+    const code = await main(
+      [
+        'forward',
+        '--model',
+        dir,
+        '--ids',
+        '0,1',
+        '--hooks',
+        'model.layers.2.self_attn.o_prj',
+        '--out',
+        path.join(tmp, 'x.safetensors'),
+      ],
+      io,
+    );
     expect(code).toBe(1);
     expect(io.stderr()).toContain('HOOK_UNKNOWN');
     expect(io.stderr()).toContain('model.layers.2.self_attn.o_proj');
@@ -55,8 +83,36 @@ describe('soo step (tfjs-cpu)', () => {
   it('reproduces the five PEFT AdamW steps from the fixture adapter (losses rel err < 1e-3)', async () => {
     const out = path.join(tmp, 'step.safetensors');
     const io = captureIo();
-    const args = ['step', '--model', dir, '--adapter', path.join(dir, 'adapter'), '--self-ids', ref.soo.self_ids.join(','), '--other-ids', ref.soo.other_ids.join(',')];
-    const code = await main([...args, '--hook', ref.lora.hook, '--pooling', 'full', '--steps', '5', '--lr', '1e-2', '--out', out, '--backend', 'tfjs-cpu', '--json'], io);
+    const args = [
+      'step',
+      '--model',
+      dir,
+      '--adapter',
+      path.join(dir, 'adapter'),
+      '--self-ids',
+      ref.soo.self_ids.join(','),
+      '--other-ids',
+      ref.soo.other_ids.join(','),
+    ];
+    const code = await main(
+      [
+        ...args,
+        '--hook',
+        ref.lora.hook,
+        '--pooling',
+        'full',
+        '--steps',
+        '5',
+        '--lr',
+        '1e-2',
+        '--out',
+        out,
+        '--backend',
+        'tfjs-cpu',
+        '--json',
+      ],
+      io,
+    );
     expect(code, io.stderr()).toBe(0);
     const got = await readAll(out);
     const oracle = await readAll(path.join(dir, 'reference.safetensors'));
@@ -71,10 +127,15 @@ describe('soo step (tfjs-cpu)', () => {
         if (o.every((x) => x === 0)) expect(t.data.every((x) => x === 0)).toBe(true);
         else expect(relativeError(t.data, o)).toBeLessThan(1e-3);
       }
-      if (k.startsWith('adapter.')) expect(relativeError(t.data, oracle.get(`adamw5.${k.slice(8)}`)!.data)).toBeLessThan(1e-3);
+      if (k.startsWith('adapter.'))
+        expect(relativeError(t.data, oracle.get(`adamw5.${k.slice(8)}`)!.data)).toBeLessThan(1e-3);
     }
     expect(grads).toBe(32); // 4 layers x q/k/v/o x A/B
-    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const lines = io
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(lines.at(-1)!.event).toBe('done');
   });
 
@@ -82,7 +143,23 @@ describe('soo step (tfjs-cpu)', () => {
     const out = path.join(tmp, 'fresh.safetensors');
     const io = captureIo();
     const code = await main(
-      ['step', '--model', dir, '--self-ids', ref.soo.self_ids.join(','), '--other-ids', ref.soo.other_ids.join(','), '--hook', ref.lora.hook, '--steps', '3', '--out', out, '--backend', 'tfjs-cpu'],
+      [
+        'step',
+        '--model',
+        dir,
+        '--self-ids',
+        ref.soo.self_ids.join(','),
+        '--other-ids',
+        ref.soo.other_ids.join(','),
+        '--hook',
+        ref.lora.hook,
+        '--steps',
+        '3',
+        '--out',
+        out,
+        '--backend',
+        'tfjs-cpu',
+      ],
       io,
     );
     expect(code, io.stderr()).toBe(0);
@@ -97,7 +174,24 @@ describe('soo step (tfjs-cpu)', () => {
 
   it('rejects a bad pooling with exit 2', async () => {
     const io = captureIo();
-    const code = await main(['step', '--model', dir, '--self-ids', '1', '--other-ids', '2', '--hook', ref.lora.hook, '--pooling', 'max', '--out', path.join(tmp, 'z.safetensors')], io);
+    const code = await main(
+      [
+        'step',
+        '--model',
+        dir,
+        '--self-ids',
+        '1',
+        '--other-ids',
+        '2',
+        '--hook',
+        ref.lora.hook,
+        '--pooling',
+        'max',
+        '--out',
+        path.join(tmp, 'z.safetensors'),
+      ],
+      io,
+    );
     expect(code).toBe(2);
     expect(io.stderr()).toContain('--pooling');
   });

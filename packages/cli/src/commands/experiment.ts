@@ -28,11 +28,17 @@ function runChild(runFile: string, logFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const bin = binPath();
     if (!existsSync(bin)) {
-      reject(new UsageError(`--jobs > 1 runs each run as its own \`soo\` process and needs the built CLI (${bin}); build it or use --jobs 1`));
+      reject(
+        new UsageError(
+          `--jobs > 1 runs each run as its own \`soo\` process and needs the built CLI (${bin}); build it or use --jobs 1`,
+        ),
+      );
       return;
     }
     void fsp.open(logFile, 'w').then((fh) => {
-      const child = spawn(process.execPath, [bin, 'experiment', 'run-one', runFile, '--json'], { stdio: ['ignore', fh.fd, fh.fd] });
+      const child = spawn(process.execPath, [bin, 'experiment', 'run-one', runFile, '--json'], {
+        stdio: ['ignore', fh.fd, fh.fd],
+      });
       child.on('error', reject);
       child.on('exit', (code) => {
         void fh.close();
@@ -44,11 +50,17 @@ function runChild(runFile: string, logFile: string): Promise<void> {
 }
 
 export function registerExperiment(program: Command, io: Io): void {
-  const exp = program.command('experiment').description('arms x seeds: train, evaluate, latent SOO and capability per run, then a paper-style report');
+  const exp = program
+    .command('experiment')
+    .description(
+      'arms x seeds: train, evaluate, latent SOO and capability per run, then a paper-style report',
+    );
 
   exp
     .command('run')
-    .description('run every arm x seed of an experiment.json (resumable: finished runs are not redone), then write the report')
+    .description(
+      'run every arm x seed of an experiment.json (resumable: finished runs are not redone), then write the report',
+    )
     .argument('<experiment>', 'experiment.json (see the @soo/core README for its fields)')
     .option('--out <dir>', 'output folder (default: <name>-results beside the experiment file)')
     .option('--jobs <n>', 'runs at once; above 1 each run is its own soo process', '1')
@@ -56,7 +68,9 @@ export function registerExperiment(program: Command, io: Io): void {
     .action(async (file: string, opts: { out?: string; jobs: string; json?: boolean }) => {
       const jobs = parseNumber('--jobs', opts.jobs, { integer: true, min: 1 });
       const cfg = await readExperimentConfig(file);
-      const out = path.resolve(opts.out ?? path.join(path.dirname(path.resolve(file)), `${cfg.name}-results`));
+      const out = path.resolve(
+        opts.out ?? path.join(path.dirname(path.resolve(file)), `${cfg.name}-results`),
+      );
       await fsp.mkdir(path.join(out, 'runs'), { recursive: true });
       const { file: _src, ...normalised } = cfg;
       await fsp.writeFile(path.join(out, 'experiment.json'), JSON.stringify(normalised, null, 2) + '\n');
@@ -86,8 +100,18 @@ export function registerExperiment(program: Command, io: Io): void {
       progress.finish();
       const summaries = await readRunSummaries(path.join(out, 'runs'));
       const table = await writeExperimentReport(out, cfg, summaries);
-      if (opts.json) printJson(io, { event: 'summary', out, runs: summaries.length, skipped: runs.length - todo.length, table });
-      else io.err(`report: ${path.join(out, 'report.md')} (${summaries.length} runs, ${runs.length - todo.length} already done)\n`);
+      if (opts.json)
+        printJson(io, {
+          event: 'summary',
+          out,
+          runs: summaries.length,
+          skipped: runs.length - todo.length,
+          table,
+        });
+      else
+        io.err(
+          `report: ${path.join(out, 'report.md')} (${summaries.length} runs, ${runs.length - todo.length} already done)\n`,
+        );
     });
 
   exp
@@ -102,7 +126,10 @@ export function registerExperiment(program: Command, io: Io): void {
         return;
       }
       const summary = await executeRun(runFile, (name) => resolveBackend(name), {
-        onPhase: (phase) => (opts.json ? printJson(io, { event: 'phase', run: spec.id, phase }) : io.err(`${spec.id}: ${phase}\n`)),
+        onPhase: (phase) =>
+          opts.json
+            ? printJson(io, { event: 'phase', run: spec.id, phase })
+            : io.err(`${spec.id}: ${phase}\n`),
       });
       if (opts.json) printJson(io, { event: 'summary', ...summary });
     });

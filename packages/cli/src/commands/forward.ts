@@ -21,18 +21,26 @@ interface ForwardOpts {
 export function registerForward(program: Command, io: Io): void {
   program
     .command('forward')
-    .description('run one forward pass and write logits [T, V] and the captured hook outputs to a safetensors file')
+    .description(
+      'run one forward pass and write logits [T, V] and the captured hook outputs to a safetensors file',
+    )
     .requiredOption('--model <dir>', 'model folder')
     .option('--adapter <dir>', 'PEFT LoRA adapter folder to apply')
     .option('--ids <ids>', 'token ids, comma-separated')
     .option('--text <text>', 'text to encode (with special tokens)')
     .option('--chat-user <text>', 'one user turn rendered with the chat template and generation prompt')
-    .option('--hooks <names>', 'hook points to capture, comma-separated (e.g. model.layers.2.self_attn.o_proj)')
+    .option(
+      '--hooks <names>',
+      'hook points to capture, comma-separated (e.g. model.layers.2.self_attn.o_proj)',
+    )
     .option('--no-logits', 'skip the logits (only hooks)')
     .requiredOption('--out <file>', 'output .safetensors file')
     .option('--backend <name>', BACKEND_HELP)
     .option('--config-file <name>', 'config file name inside the model folder', 'config.json')
-    .addHelpText('after', '\nExample:\n  soo forward --model ../shared/fixtures/hf-tiny/llama --ids 0,330,411 --hooks model.layers.2.self_attn.o_proj --out fwd.safetensors')
+    .addHelpText(
+      'after',
+      '\nExample:\n  soo forward --model ../shared/fixtures/hf-tiny/llama --ids 0,330,411 --hooks model.layers.2.self_attn.o_proj --out fwd.safetensors',
+    )
     .action(async (opts: ForwardOpts) => {
       const given = [opts.ids, opts.text, opts.chatUser].filter((v) => v !== undefined).length;
       if (given !== 1) throw new UsageError('forward needs exactly one of --ids, --text, --chat-user');
@@ -40,7 +48,10 @@ export function registerForward(program: Command, io: Io): void {
       if (opts.ids !== undefined) ids = parseIds('--ids', opts.ids);
       else {
         const tok = await loadTokenizer(opts.model);
-        ids = opts.text !== undefined ? tok.encode(opts.text).ids : tok.encodeChatUser(opts.chatUser as string).ids;
+        ids =
+          opts.text !== undefined
+            ? tok.encode(opts.text).ids
+            : tok.encodeChatUser(opts.chatUser as string).ids;
       }
       const hooks = opts.hooks ? parseList(opts.hooks) : [];
       const backend = await resolveBackend(opts.backend);
@@ -51,10 +62,14 @@ export function registerForward(program: Command, io: Io): void {
       try {
         const res = await model.forward({ ids: [ids], hooks, returnLogits: opts.logits });
         const tensors: Record<string, TensorToWrite> = {};
-        if (res.logits) tensors.logits = { dtype: 'F32', shape: res.logits.shape.slice(1), data: res.logits.data };
-        for (const [name, t] of Object.entries(res.hooks)) tensors[name] = { dtype: 'F32', shape: t.shape.slice(1), data: t.data };
+        if (res.logits)
+          tensors.logits = { dtype: 'F32', shape: res.logits.shape.slice(1), data: res.logits.data };
+        for (const [name, t] of Object.entries(res.hooks))
+          tensors[name] = { dtype: 'F32', shape: t.shape.slice(1), data: t.data };
         await writeSafetensors(opts.out, tensors, { backend: backend.name, ids: ids.join(',') });
-        io.err(`wrote ${Object.keys(tensors).length} tensors for ${ids.length} tokens to ${opts.out} (${backend.name})\n`);
+        io.err(
+          `wrote ${Object.keys(tensors).length} tensors for ${ids.length} tokens to ${opts.out} (${backend.name})\n`,
+        );
       } finally {
         model.dispose();
       }

@@ -27,7 +27,10 @@ describe('soo inspect', () => {
   it('reads the bf16 sharded fixture through its index', async () => {
     const dir = hfTinyExtraDirs().find(([label]) => label === 'mistral-bf16-sharded')![1];
     const r = await inspectJson([dir]);
-    expect(r.weights!.files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    expect(r.weights!.files).toEqual([
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+    ]);
     expect(r.weights!.dtypes.map((d) => d.dtype)).toEqual(['BF16']);
     expect(r.weights!.bytes).toBe(r.parameters * 2);
   });

@@ -74,12 +74,20 @@ function fmtBytes(n: number): string {
 }
 
 /** Inspect a model folder, or a bare config.json (no weights), without reading any tensor data. */
-export async function inspectModel(target: string, options: { configFile?: string } = {}): Promise<InspectReport> {
+export async function inspectModel(
+  target: string,
+  options: { configFile?: string } = {},
+): Promise<InspectReport> {
   const isFile = existsSync(target) && statSync(target).isFile();
-  const config = await loadDecoderConfig(target, options.configFile ? { configFileName: options.configFile } : {});
+  const config = await loadDecoderConfig(
+    target,
+    options.configFile ? { configFileName: options.configFile } : {},
+  );
   const dir = isFile ? path.dirname(target) : target;
   let weights: InspectReport['weights'] = null;
-  const hasWeights = !isFile && (existsSync(path.join(dir, SAFE_WEIGHTS_NAME)) || existsSync(path.join(dir, SAFE_WEIGHTS_INDEX_NAME)));
+  const hasWeights =
+    !isFile &&
+    (existsSync(path.join(dir, SAFE_WEIGHTS_NAME)) || existsSync(path.join(dir, SAFE_WEIGHTS_INDEX_NAME)));
   if (hasWeights) {
     const store = await WeightStore.openDir(dir);
     try {
@@ -149,17 +157,26 @@ function summariseHooks(names: string[], numLayers: number): string[] {
     if (m) perLayer.add(`model.layers.{0..${numLayers - 1}}${m[2]}`);
     else global.push(n);
   }
-  return [...global.filter((n) => n === 'model.embed_tokens'), ...perLayer, ...global.filter((n) => n !== 'model.embed_tokens')];
+  return [
+    ...global.filter((n) => n === 'model.embed_tokens'),
+    ...perLayer,
+    ...global.filter((n) => n !== 'model.embed_tokens'),
+  ];
 }
 
 export function registerInspect(program: Command, io: Io): void {
   program
     .command('inspect')
-    .description('describe a model folder (or a bare config.json): architecture, sizes, parameters, dtype, hook points')
+    .description(
+      'describe a model folder (or a bare config.json): architecture, sizes, parameters, dtype, hook points',
+    )
     .argument('<model>', 'model folder in Hugging Face layout, or a config.json file')
     .option('--config-file <name>', 'config file name inside the folder', 'config.json')
     .option('--json', 'print the full report as JSON')
-    .addHelpText('after', '\nExamples:\n  soo inspect ../shared/fixtures/hf-tiny/gemma2\n  soo inspect ../shared/fixtures/configs/mistral-7b-instruct-v0.2.json --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  soo inspect ../shared/fixtures/hf-tiny/gemma2\n  soo inspect ../shared/fixtures/configs/mistral-7b-instruct-v0.2.json --json',
+    )
     .action(async (model: string, opts: { configFile: string; json?: boolean }) => {
       const r = await inspectModel(model, { configFile: opts.configFile });
       if (opts.json) {
@@ -173,7 +190,10 @@ export function registerInspect(program: Command, io: Io): void {
         ['architecture', `${r.modelType}${r.architecture ? ` (${r.architecture})` : ''}`],
         ['layers', String(s.numLayers)],
         ['hidden / intermediate', `${s.hiddenSize} / ${s.intermediateSize}`],
-        ['heads (q / kv, head_dim)', `${s.numHeads} / ${s.numKvHeads}, ${s.headDim}${a.gqaGroups > 1 ? ` (GQA x${a.gqaGroups})` : ''}`],
+        [
+          'heads (q / kv, head_dim)',
+          `${s.numHeads} / ${s.numKvHeads}, ${s.headDim}${a.gqaGroups > 1 ? ` (GQA x${a.gqaGroups})` : ''}`,
+        ],
         ['vocabulary', String(s.vocabSize)],
         ['max positions', String(s.maxPositionEmbeddings)],
         ['rope', `theta ${a.ropeTheta}, ${a.ropeScaling.type}`],
@@ -185,17 +205,26 @@ export function registerInspect(program: Command, io: Io): void {
         rows.push(['sliding window', `${a.slidingWindow} on ${sliding} of ${s.numLayers} layers`]);
       }
       if (a.attnLogitSoftcapping !== null || a.finalLogitSoftcapping !== null) {
-        rows.push(['soft-capping', `attention ${a.attnLogitSoftcapping ?? 'off'}, final ${a.finalLogitSoftcapping ?? 'off'}`]);
+        rows.push([
+          'soft-capping',
+          `attention ${a.attnLogitSoftcapping ?? 'off'}, final ${a.finalLogitSoftcapping ?? 'off'}`,
+        ]);
       }
       rows.push(['parameters', `${fmtCount(r.parameters)} (${r.parameters.toLocaleString('en-US')})`]);
       if (r.weights) {
-        rows.push(['weights', `${r.weights.files.join(', ')}: ${r.weights.dtypes.map((d) => `${d.dtype} x${d.tensors}`).join(', ')}, ${fmtBytes(r.weights.bytes)}`]);
+        rows.push([
+          'weights',
+          `${r.weights.files.join(', ')}: ${r.weights.dtypes.map((d) => `${d.dtype} x${d.tensors}`).join(', ')}, ${fmtBytes(r.weights.bytes)}`,
+        ]);
         if (r.weights.missing.length) rows.push(['missing tensors', r.weights.missing.join(', ')]);
         if (r.weights.unexpected.length) rows.push(['unexpected tensors', r.weights.unexpected.join(', ')]);
       } else {
         rows.push(['weights', `none (config dtype ${r.configDtype})`]);
       }
-      rows.push(['size bf16 / 4-bit', `${fmtBytes(r.weightBytes.bfloat16)} / ${fmtBytes(r.weightBytes.int4)}`]);
+      rows.push([
+        'size bf16 / 4-bit',
+        `${fmtBytes(r.weightBytes.bfloat16)} / ${fmtBytes(r.weightBytes.int4)}`,
+      ]);
       io.out(table(rows));
       io.out(`\nhook points (${r.hookPoints.length}):\n`);
       for (const h of summariseHooks(r.hookPoints, s.numLayers)) io.out(`  ${h}\n`);

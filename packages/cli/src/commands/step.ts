@@ -35,7 +35,10 @@ export function registerStep(program: Command, io: Io): void {
     .option('--adapter <dir>', 'start from this PEFT adapter (default: fresh LoRA on --targets)')
     .requiredOption('--self-ids <ids>', 'token ids of the self prompt, comma-separated')
     .requiredOption('--other-ids <ids>', 'token ids of the other prompt, comma-separated')
-    .requiredOption('--hook <name>', 'hook point whose output the loss reads, e.g. model.layers.19.self_attn.o_proj')
+    .requiredOption(
+      '--hook <name>',
+      'hook point whose output the loss reads, e.g. model.layers.19.self_attn.o_proj',
+    )
     .option('--pooling <p>', 'token alignment: last | full | mean', 'last')
     .option('--optimizer <name>', 'optimizer (adamw)', 'adamw')
     .option('--lr <x>', 'learning rate', '1e-2')
@@ -57,7 +60,8 @@ export function registerStep(program: Command, io: Io): void {
       if (!(POOLINGS as readonly string[]).includes(opts.pooling)) {
         throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${opts.pooling}"`);
       }
-      if (opts.optimizer !== 'adamw') throw new UsageError(`--optimizer: only "adamw" is available, got "${opts.optimizer}"`);
+      if (opts.optimizer !== 'adamw')
+        throw new UsageError(`--optimizer: only "adamw" is available, got "${opts.optimizer}"`);
       const selfIds = parseIds('--self-ids', opts.selfIds);
       const otherIds = parseIds('--other-ids', opts.otherIds);
       const steps = parseNumber('--steps', opts.steps, { integer: true, min: 1 });
@@ -79,10 +83,15 @@ export function registerStep(program: Command, io: Io): void {
         }
         const padId = model.config.padTokenId ?? model.config.eosTokenIds[0] ?? 0;
         const batch = { selfIds: [selfIds], otherIds: [otherIds], padId };
-        const trainer = model.createSooTrainer({ hook: opts.hook, pooling: opts.pooling as Pooling, optimizer: { lr, weightDecay } });
+        const trainer = model.createSooTrainer({
+          hook: opts.hook,
+          pooling: opts.pooling as Pooling,
+          optimizer: { lr, weightDecay },
+        });
         const tensors: Record<string, TensorToWrite> = {};
         const first = await trainer.computeLossAndGrads(batch);
-        for (const [key, g] of first.grads) tensors[`grad.${key}`] = { dtype: 'F32', shape: g.shape, data: g.data };
+        for (const [key, g] of first.grads)
+          tensors[`grad.${key}`] = { dtype: 'F32', shape: g.shape, data: g.data };
         const losses: number[] = [];
         const progress = createProgress(io, { label: 'step', total: steps, json: Boolean(opts.json) });
         for (let s = 0; s < steps; s++) {
@@ -96,9 +105,16 @@ export function registerStep(program: Command, io: Io): void {
         trainer.dispose();
         tensors.loss = { dtype: 'F32', shape: [losses.length], data: Float32Array.from(losses) };
         const adapter = model.getAdapter();
-        if (adapter) for (const [key, t] of adapter.tensors) tensors[`adapter.${key}`] = { dtype: 'F32', shape: t.shape, data: t.data };
-        await writeSafetensors(opts.out, tensors, { backend: backend.name, hook: opts.hook, pooling: opts.pooling });
-        if (!opts.json) io.err(`loss ${losses[0]} -> ${final.loss} after ${steps} step(s); wrote ${opts.out}\n`);
+        if (adapter)
+          for (const [key, t] of adapter.tensors)
+            tensors[`adapter.${key}`] = { dtype: 'F32', shape: t.shape, data: t.data };
+        await writeSafetensors(opts.out, tensors, {
+          backend: backend.name,
+          hook: opts.hook,
+          pooling: opts.pooling,
+        });
+        if (!opts.json)
+          io.err(`loss ${losses[0]} -> ${final.loss} after ${steps} step(s); wrote ${opts.out}\n`);
       } finally {
         model.dispose();
       }

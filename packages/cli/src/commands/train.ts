@@ -53,7 +53,10 @@ export function registerTrain(program: Command, io: Io): void {
     .description('SOO fine-tuning: train LoRA adapters so self and other prompts overlap at one hook')
     .requiredOption('--model <dir>', 'model folder')
     .option('--preset <name>', `paper settings: ${Object.keys(TRAIN_PRESETS).join(' | ')}`)
-    .option('--layer <n>', 'hook model.layers.N.self_attn.o_proj (0-based); default: the preset, else 60% of the depth')
+    .option(
+      '--layer <n>',
+      'hook model.layers.N.self_attn.o_proj (0-based); default: the preset, else 60% of the depth',
+    )
     .option('--hook <name>', 'any hook point instead of --layer')
     .option('--pooling <p>', 'token alignment: last | full | mean (default last)')
     .option('--r <n>', 'LoRA rank (default 8)')
@@ -68,9 +71,18 @@ export function registerTrain(program: Command, io: Io): void {
     .option('--clip <x>', 'clip the global gradient norm')
     .option('--seed <n>', 'seed for LoRA init, dropout and data order', '0')
     .option('--pairs <file>', 'JSONL of {"self", "other"} pairs instead of the paper templates')
-    .option('--all-templates', 'every item with all three templates (items x 3) instead of the 52-pair layout')
-    .option('--no-chat-template', 'encode prompts as plain text (with special tokens) instead of a chat user turn')
-    .option('--capability-kl <w>', 'add w x KL(base || tuned) of next-token distributions on the same prompts')
+    .option(
+      '--all-templates',
+      'every item with all three templates (items x 3) instead of the 52-pair layout',
+    )
+    .option(
+      '--no-chat-template',
+      'encode prompts as plain text (with special tokens) instead of a chat user turn',
+    )
+    .option(
+      '--capability-kl <w>',
+      'add w x KL(base || tuned) of next-token distributions on the same prompts',
+    )
     .requiredOption('--out <dir>', 'output folder for the adapter, log, loss curve and checkpoints')
     .option('--resume', 'continue from <out>/checkpoint (same seed and data order)')
     .option('--backend <name>', BACKEND_HELP)
@@ -84,13 +96,22 @@ export function registerTrain(program: Command, io: Io): void {
       let preset: TrainPreset | undefined;
       if (opts.preset !== undefined) {
         preset = TRAIN_PRESETS[opts.preset];
-        if (!preset) throw new UsageError(`--preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${opts.preset}"`);
+        if (!preset)
+          throw new UsageError(
+            `--preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${opts.preset}"`,
+          );
       }
-      if (opts.layer !== undefined && opts.hook !== undefined) throw new UsageError('give --layer or --hook, not both');
+      if (opts.layer !== undefined && opts.hook !== undefined)
+        throw new UsageError('give --layer or --hook, not both');
       const pooling = (opts.pooling ?? preset?.pooling ?? 'last') as Pooling;
-      if (!POOLINGS.includes(pooling)) throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${pooling}"`);
-      const num = (flag: string, v: string | undefined, dflt: number, o: { integer?: boolean; min?: number } = {}): number =>
-        v === undefined ? dflt : parseNumber(flag, v, o);
+      if (!POOLINGS.includes(pooling))
+        throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${pooling}"`);
+      const num = (
+        flag: string,
+        v: string | undefined,
+        dflt: number,
+        o: { integer?: boolean; min?: number } = {},
+      ): number => (v === undefined ? dflt : parseNumber(flag, v, o));
       const r = num('--r', opts.r, preset?.r ?? 8, { integer: true, min: 1 });
       const alpha = num('--alpha', opts.alpha, preset?.alpha ?? 32, { min: 0 });
       const dropout = num('--dropout', opts.dropout, preset?.dropout ?? 0, { min: 0 });
@@ -102,7 +123,8 @@ export function registerTrain(program: Command, io: Io): void {
       const seed = parseNumber('--seed', opts.seed, { integer: true });
       const weightDecay = parseNumber('--weight-decay', opts.weightDecay, { min: 0 });
       const clip = opts.clip === undefined ? null : parseNumber('--clip', opts.clip, { min: 0 });
-      const capabilityKl = opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
+      const capabilityKl =
+        opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
       const targets = opts.targets ? parseList(opts.targets) : (preset?.targets ?? ['q_proj', 'v_proj']);
 
       const tokenizer = await loadTokenizer(opts.model);
@@ -132,9 +154,14 @@ export function registerTrain(program: Command, io: Io): void {
           }
           return { selfIds: tokenizer.encode(p.self).ids, otherIds: tokenizer.encode(p.other).ids };
         });
-        const padId = model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0;
+        const padId =
+          model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0;
         const stepsPerEpoch = Math.ceil(Math.ceil(encoded.length / batch) / gradAccum);
-        const progress = createProgress(io, { label: 'train', total: stepsPerEpoch * epochs, json: Boolean(opts.json) });
+        const progress = createProgress(io, {
+          label: 'train',
+          total: stepsPerEpoch * epochs,
+          json: Boolean(opts.json),
+        });
         const result = await trainSoo({
           model,
           pairs: encoded,
@@ -153,7 +180,12 @@ export function registerTrain(program: Command, io: Io): void {
           outDir: opts.out,
           resume: Boolean(opts.resume),
           signal: controller.signal,
-          describe: { model: opts.model, preset: preset?.name ?? null, pairsFile: opts.pairs ?? null, chatTemplate: opts.chatTemplate },
+          describe: {
+            model: opts.model,
+            preset: preset?.name ?? null,
+            pairsFile: opts.pairs ?? null,
+            chatTemplate: opts.chatTemplate,
+          },
           onStep: (e) => progress.update(e.step, { epoch: e.epoch, loss: e.loss }),
         });
         progress.finish();
@@ -169,8 +201,12 @@ export function registerTrain(program: Command, io: Io): void {
           backend: backend.name,
         };
         if (opts.json) printJson(io, { event: 'summary', ...summary });
-        else io.err(`${result.status}: ${result.steps} steps over ${result.epochs} epochs at ${hook}; loss ${summary.first_loss} -> ${summary.final_loss}; adapter in ${result.outDir}\n`);
-        if (result.status === 'interrupted') throw new InterruptedError(`interrupted after ${result.steps} steps; resume with --resume`);
+        else
+          io.err(
+            `${result.status}: ${result.steps} steps over ${result.epochs} epochs at ${hook}; loss ${summary.first_loss} -> ${summary.final_loss}; adapter in ${result.outDir}\n`,
+          );
+        if (result.status === 'interrupted')
+          throw new InterruptedError(`interrupted after ${result.steps} steps; resume with --resume`);
       } finally {
         process.off('SIGINT', onSigint);
         model.dispose();

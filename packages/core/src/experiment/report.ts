@@ -34,7 +34,15 @@ export interface ExperimentTable {
 export function aggregate(runs: readonly RunSummary[]): ExperimentTable {
   const arms = [...new Set(runs.map((r) => r.arm))];
   const scenarios = [...new Set(runs.flatMap((r) => Object.keys(r.eval)))];
-  const t: ExperimentTable = { arms, scenarios, rates: {}, paperRates: {}, latent: {}, perplexity: {}, kl: {} };
+  const t: ExperimentTable = {
+    arms,
+    scenarios,
+    rates: {},
+    paperRates: {},
+    latent: {},
+    perplexity: {},
+    kl: {},
+  };
   for (const arm of arms) {
     const rs = runs.filter((r) => r.arm === arm);
     t.rates[arm] = {};
@@ -51,9 +59,18 @@ export function aggregate(runs: readonly RunSummary[]): ExperimentTable {
   return t;
 }
 
-const fmt = (m: MeanSd, digits = 2): string => (m.n === 0 ? '–' : m.n === 1 ? m.mean.toFixed(digits) : `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}`);
+const fmt = (m: MeanSd, digits = 2): string =>
+  m.n === 0
+    ? '–'
+    : m.n === 1
+      ? m.mean.toFixed(digits)
+      : `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}`;
 
-export function experimentMarkdown(cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>, t: ExperimentTable, runs: readonly RunSummary[]): string {
+export function experimentMarkdown(
+  cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>,
+  t: ExperimentTable,
+  runs: readonly RunSummary[],
+): string {
   const lines = [
     `# Experiment: ${cfg.name}`,
     '',
@@ -64,13 +81,18 @@ export function experimentMarkdown(cfg: Pick<ExperimentConfig, 'name' | 'model' 
     '',
     `| scenario | ${t.arms.map((a) => `${a} rate | ${a} paper`).join(' | ')} |`,
     `| --- | ${t.arms.map(() => '--- | ---').join(' | ')} |`,
-    ...t.scenarios.map((s) => `| ${s} | ${t.arms.map((a) => `${fmt(t.rates[a]![s]!, 1)} | ${fmt(t.paperRates[a]![s]!, 1)}`).join(' | ')} |`),
+    ...t.scenarios.map(
+      (s) =>
+        `| ${s} | ${t.arms.map((a) => `${fmt(t.rates[a]![s]!, 1)} | ${fmt(t.paperRates[a]![s]!, 1)}`).join(' | ')} |`,
+    ),
     '',
     '## Latent SOO and capability',
     '',
     '| arm | latent SOO (lower = more overlap) | perplexity | KL(base ‖ tuned) |',
     '| --- | --- | --- | --- |',
-    ...t.arms.map((a) => `| ${a} | ${fmt(t.latent[a]!, 5)} | ${fmt(t.perplexity[a]!, 3)} | ${fmt(t.kl[a]!, 5)} |`),
+    ...t.arms.map(
+      (a) => `| ${a} | ${fmt(t.latent[a]!, 5)} | ${fmt(t.perplexity[a]!, 3)} | ${fmt(t.kl[a]!, 5)} |`,
+    ),
     '',
     '![deceptive rate by arm, main scenario](rates_main.svg)',
     '',
@@ -78,7 +100,10 @@ export function experimentMarkdown(cfg: Pick<ExperimentConfig, 'name' | 'model' 
     '',
     '| run | train steps | first → final loss | seconds |',
     '| --- | --- | --- | --- |',
-    ...runs.map((r) => `| ${r.id} | ${r.train?.steps ?? '–'} | ${r.train ? `${r.train.firstLoss?.toExponential(3)} → ${r.train.finalLoss?.toExponential(3)}` : '–'} | ${r.seconds.toFixed(1)} |`),
+    ...runs.map(
+      (r) =>
+        `| ${r.id} | ${r.train?.steps ?? '–'} | ${r.train ? `${r.train.firstLoss?.toExponential(3)} → ${r.train.finalLoss?.toExponential(3)}` : '–'} | ${r.seconds.toFixed(1)} |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -97,9 +122,16 @@ export async function readRunSummaries(runsDir: string): Promise<RunSummary[]> {
   return out;
 }
 
-export async function writeExperimentReport(outDir: string, cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>, runs: readonly RunSummary[]): Promise<ExperimentTable> {
+export async function writeExperimentReport(
+  outDir: string,
+  cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>,
+  runs: readonly RunSummary[],
+): Promise<ExperimentTable> {
   const t = aggregate(runs);
-  await writeFileAtomic(path.join(outDir, 'results.json'), JSON.stringify({ table: t, runs }, null, 2) + '\n');
+  await writeFileAtomic(
+    path.join(outDir, 'results.json'),
+    JSON.stringify({ table: t, runs }, null, 2) + '\n',
+  );
   await writeFileAtomic(path.join(outDir, 'report.md'), experimentMarkdown(cfg, t, runs));
   const main = t.scenarios.includes('main') ? 'main' : t.scenarios[0];
   if (main) {

@@ -52,10 +52,17 @@ export async function writeRunSpec(runDir: string, spec: RunSpec): Promise<strin
 }
 
 /** Execute the run described by `<runDir>/run.json`; returns its summary (also written to summary.json). */
-export async function executeRun(runFile: string, getBackend: (name?: string) => Promise<Backend>, events: RunEvents = {}): Promise<RunSummary> {
+export async function executeRun(
+  runFile: string,
+  getBackend: (name?: string) => Promise<Backend>,
+  events: RunEvents = {},
+): Promise<RunSummary> {
   const runDir = path.dirname(runFile);
   const spec = JSON.parse(await fsp.readFile(runFile, 'utf8')) as RunSpec;
-  if (!spec || !spec.experiment || !spec.arm) throw new FormatError('DATA_INVALID', `${runFile}: not a run spec (expected "arm" and "experiment")`, { file: runFile });
+  if (!spec || !spec.experiment || !spec.arm)
+    throw new FormatError('DATA_INVALID', `${runFile}: not a run spec (expected "arm" and "experiment")`, {
+      file: runFile,
+    });
   const exp = spec.experiment;
   const t0 = performance.now();
   const backend = await getBackend(exp.backend);
@@ -68,9 +75,12 @@ export async function executeRun(runFile: string, getBackend: (name?: string) =>
       events.onPhase?.('train');
       const t = exp.train;
       const preset = t.preset ? TRAIN_PRESETS[t.preset] : undefined;
-      const hook = t.hook ?? hookForLayer(t.layer ?? preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
+      const hook =
+        t.hook ?? hookForLayer(t.layer ?? preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
       resolveHookPoint(model.config, hook);
-      const pairs = t.pairs ? await readPairsJsonl(t.pairs) : makeTrainingPairs({ layout: t.allTemplates ? 'allTemplates' : 'paper52' });
+      const pairs = t.pairs
+        ? await readPairsJsonl(t.pairs)
+        : makeTrainingPairs({ layout: t.allTemplates ? 'allTemplates' : 'paper52' });
       const encoded = pairs.map((p) => {
         const w = wrapPairForChat(p, tokenizer);
         return { selfIds: w.self.ids, otherIds: w.other.ids };
@@ -83,7 +93,12 @@ export async function executeRun(runFile: string, getBackend: (name?: string) =>
         padId: model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0,
         hook,
         pooling: t.pooling ?? preset?.pooling ?? 'last',
-        lora: { r: t.r ?? preset?.r ?? 8, alpha: t.alpha ?? preset?.alpha ?? 32, dropout: t.dropout ?? preset?.dropout ?? 0, targets: t.targets ?? preset?.targets ?? ['q_proj', 'v_proj'] },
+        lora: {
+          r: t.r ?? preset?.r ?? 8,
+          alpha: t.alpha ?? preset?.alpha ?? 32,
+          dropout: t.dropout ?? preset?.dropout ?? 0,
+          targets: t.targets ?? preset?.targets ?? ['q_proj', 'v_proj'],
+        },
         lr: t.lr ?? preset?.lr ?? 1e-4,
         weightDecay: t.weightDecay ?? 0,
         capabilityKl: spec.arm === 'soo' ? (t.capabilityKl ?? 0) : 0,
@@ -95,16 +110,37 @@ export async function executeRun(runFile: string, getBackend: (name?: string) =>
         resume: true,
         describe: { model: exp.model, run: spec.id },
       });
-      train = { steps: res.steps, firstLoss: res.losses[0] ?? null, finalLoss: res.losses.at(-1) ?? null, seconds: (performance.now() - tt) / 1000 };
+      train = {
+        steps: res.steps,
+        firstLoss: res.losses[0] ?? null,
+        finalLoss: res.losses.at(-1) ?? null,
+        seconds: (performance.now() - tt) / 1000,
+      };
     }
     events.onPhase?.('eval');
-    const ev = await runEvaluation({ model, tokenizer, scenarios: exp.eval.scenarios, mirrored: exp.eval.mirrored, n: exp.eval.n, seed: exp.eval.seed, suffix: exp.eval.suffix, maxNewTokens: exp.eval.maxNewTokens, batchSize: exp.eval.batch });
+    const ev = await runEvaluation({
+      model,
+      tokenizer,
+      scenarios: exp.eval.scenarios,
+      mirrored: exp.eval.mirrored,
+      n: exp.eval.n,
+      seed: exp.eval.seed,
+      suffix: exp.eval.suffix,
+      maxNewTokens: exp.eval.maxNewTokens,
+      batchSize: exp.eval.batch,
+    });
     await writeEvaluation(path.join(runDir, 'eval'), ev);
     let latent: number | null = null;
     if (exp.latent) {
       events.onPhase?.('latent');
       const pairs = exp.latent.limit ? latentProbePairs().slice(0, exp.latent.limit) : undefined;
-      const lr = await measureLatentSoo({ model, tokenizer, modules: exp.latent.modules, pooling: exp.latent.pooling, ...(pairs ? { pairs } : {}) });
+      const lr = await measureLatentSoo({
+        model,
+        tokenizer,
+        modules: exp.latent.modules,
+        pooling: exp.latent.pooling,
+        ...(pairs ? { pairs } : {}),
+      });
       await writeLatent(path.join(runDir, 'latent'), lr);
       latent = lr.mean;
     }
@@ -113,22 +149,40 @@ export async function executeRun(runFile: string, getBackend: (name?: string) =>
       events.onPhase?.('capability');
       const texts = await readCapabilityTexts(exp.capability.text);
       if (spec.arm !== 'none') base = await backend.loadModel(exp.model);
-      const cr = await measureCapability({ base: base ?? model, ...(base ? { tuned: model } : {}), tokenizer, texts, maxTokens: exp.capability.maxTokens });
+      const cr = await measureCapability({
+        base: base ?? model,
+        ...(base ? { tuned: model } : {}),
+        tokenizer,
+        texts,
+        maxTokens: exp.capability.maxTokens,
+      });
       await writeCapability(path.join(runDir, 'capability'), cr);
-      capability = { basePerplexity: cr.base.perplexity, perplexity: (cr.tuned ?? cr.base).perplexity, kl: cr.kl ?? null };
+      capability = {
+        basePerplexity: cr.base.perplexity,
+        perplexity: (cr.tuned ?? cr.base).perplexity,
+        kl: cr.kl ?? null,
+      };
     }
     const summary: RunSummary = {
       id: spec.id,
       arm: spec.arm,
       seed: spec.seed,
-      eval: Object.fromEntries(ev.scenarios.map((s) => [s.scenario, { rate: s.rate, paperRate: s.paperRate, counts: s.counts, n: s.n }])),
+      eval: Object.fromEntries(
+        ev.scenarios.map((s) => [
+          s.scenario,
+          { rate: s.rate, paperRate: s.paperRate, counts: s.counts, n: s.n },
+        ]),
+      ),
       latent,
       capability,
       train,
       seconds: (performance.now() - t0) / 1000,
     };
     await writeFileAtomic(path.join(runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    await writeFileAtomic(path.join(runDir, 'done.json'), JSON.stringify({ finished: new Date().toISOString() }) + '\n');
+    await writeFileAtomic(
+      path.join(runDir, 'done.json'),
+      JSON.stringify({ finished: new Date().toISOString() }) + '\n',
+    );
     return summary;
   } finally {
     model.dispose();

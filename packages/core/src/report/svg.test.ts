@@ -4,8 +4,22 @@ import { barChart, escapeXml, linePlot } from './svg.js';
 describe('svg charts', () => {
   it('linePlot draws one polyline per series with a legend, deterministically', () => {
     const series = [
-      { name: 'soo <lr 1e-3>', points: [[1, 0.5], [2, 0.25], [3, 0.125]] as Array<[number, number]> },
-      { name: 'exposure', points: [[1, 0.6], [2, 0.55], [3, Number.NaN]] as Array<[number, number]> },
+      {
+        name: 'soo <lr 1e-3>',
+        points: [
+          [1, 0.5],
+          [2, 0.25],
+          [3, 0.125],
+        ] as Array<[number, number]>,
+      },
+      {
+        name: 'exposure',
+        points: [
+          [1, 0.6],
+          [2, 0.55],
+          [3, Number.NaN],
+        ] as Array<[number, number]>,
+      },
     ];
     const a = linePlot(series, { title: 'loss', xLabel: 'step', yLabel: 'MSE' });
     expect(a).toBe(linePlot(series, { title: 'loss', xLabel: 'step', yLabel: 'MSE' }));
@@ -16,14 +30,32 @@ describe('svg charts', () => {
   });
 
   it('log scale skips non-positive values', () => {
-    const s = linePlot([{ name: 'l', points: [[0, 0], [1, 1e-3], [2, 1e-5]] }], { title: 't', xLabel: 'x', yLabel: 'y', logY: true });
+    const s = linePlot(
+      [
+        {
+          name: 'l',
+          points: [
+            [0, 0],
+            [1, 1e-3],
+            [2, 1e-5],
+          ],
+        },
+      ],
+      { title: 't', xLabel: 'x', yLabel: 'y', logY: true },
+    );
     expect(s).not.toContain('NaN');
     expect(s).not.toContain('Infinity');
     expect(s).toContain('(log)');
   });
 
   it('barChart has one bar per entry plus error bars', () => {
-    const s = barChart([{ label: 'base', value: 0.9 }, { label: 'soo', value: 0.2, error: 0.05 }], { title: 'deceptive', yLabel: 'rate', max: 1 });
+    const s = barChart(
+      [
+        { label: 'base', value: 0.9 },
+        { label: 'soo', value: 0.2, error: 0.05 },
+      ],
+      { title: 'deceptive', yLabel: 'rate', max: 1 },
+    );
     expect(s.match(/<rect x=/g)).toHaveLength(2);
     expect(s).toContain('soo');
     expect(escapeXml('a&b"')).toBe('a&amp;b&quot;');

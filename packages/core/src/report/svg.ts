@@ -37,7 +37,8 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -47,7 +48,9 @@ export function linePlot(series: readonly Series[], opts: LinePlotOptions): stri
   const H = opts.height ?? 360;
   const m = { l: 64, r: 16, t: 36, b: 48 };
   const ty = (y: number): number => (opts.logY ? Math.log10(y) : y);
-  const pts = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!opts.logY || y > 0)));
+  const pts = series.flatMap((s) =>
+    s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!opts.logY || y > 0)),
+  );
   let [x0, x1, y0, y1] = [0, 1, 0, 1];
   if (pts.length) {
     x0 = Math.min(...pts.map((p) => p[0]));
@@ -66,7 +69,9 @@ export function linePlot(series: readonly Series[], opts: LinePlotOptions): stri
   const sx = (x: number): number => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const sy = (y: number): number => H - m.b - ((ty(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(opts.title)}</text>`);
   for (const v of niceTicks(x0, x1)) {
@@ -78,17 +83,28 @@ export function linePlot(series: readonly Series[], opts: LinePlotOptions): stri
     const v = opts.logY ? 10 ** tv : tv;
     const y = sy(v).toFixed(1);
     out.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
-    out.push(`<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(v)}</text>`);
+    out.push(
+      `<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(v)}</text>`,
+    );
   }
   out.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`);
   out.push(`<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`);
-  out.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`);
-  out.push(`<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(opts.yLabel)}${opts.logY ? ' (log)' : ''}</text>`);
+  out.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`,
+  );
+  out.push(
+    `<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(opts.yLabel)}${opts.logY ? ' (log)' : ''}</text>`,
+  );
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length] as string;
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!opts.logY || y > 0));
-    if (p.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
-    if (p.length <= 40) for (const [x, y] of p) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+    if (p.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`,
+      );
+    if (p.length <= 40)
+      for (const [x, y] of p)
+        out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
     out.push(`<rect x="${W - m.r - 150}" y="${m.t + 4 + i * 16}" width="10" height="10" fill="${color}"/>`);
     out.push(`<text x="${W - m.r - 135}" y="${m.t + 13 + i * 16}">${escapeXml(s.name)}</text>`);
   });
@@ -104,7 +120,10 @@ export interface Bar {
 }
 
 /** A vertical bar chart (e.g. deceptive rate per arm), values in [0, max]. */
-export function barChart(bars: readonly Bar[], opts: { title: string; yLabel: string; max?: number; width?: number; height?: number }): string {
+export function barChart(
+  bars: readonly Bar[],
+  opts: { title: string; yLabel: string; max?: number; width?: number; height?: number },
+): string {
   const W = opts.width ?? Math.max(320, 80 + bars.length * 70);
   const H = opts.height ?? 300;
   const m = { l: 56, r: 16, t: 36, b: 64 };
@@ -112,27 +131,41 @@ export function barChart(bars: readonly Bar[], opts: { title: string; yLabel: st
   const bw = (W - m.l - m.r) / Math.max(1, bars.length);
   const sy = (v: number): number => H - m.b - (v / max) * (H - m.t - m.b);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(opts.title)}</text>`);
   for (const v of niceTicks(0, max)) {
     const y = sy(v).toFixed(1);
     out.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
-    out.push(`<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(v)}</text>`);
+    out.push(
+      `<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(v)}</text>`,
+    );
   }
   bars.forEach((b, i) => {
     const x = m.l + i * bw + bw * 0.15;
     const y = sy(Math.max(0, b.value));
-    out.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bw * 0.7).toFixed(1)}" height="${(H - m.b - y).toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    out.push(
+      `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bw * 0.7).toFixed(1)}" height="${(H - m.b - y).toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"/>`,
+    );
     if (b.error) {
       const cx = (x + bw * 0.35).toFixed(1);
-      out.push(`<line x1="${cx}" y1="${sy(b.value + b.error).toFixed(1)}" x2="${cx}" y2="${sy(Math.max(0, b.value - b.error)).toFixed(1)}" stroke="black"/>`);
+      out.push(
+        `<line x1="${cx}" y1="${sy(b.value + b.error).toFixed(1)}" x2="${cx}" y2="${sy(Math.max(0, b.value - b.error)).toFixed(1)}" stroke="black"/>`,
+      );
     }
-    out.push(`<text x="${(x + bw * 0.35).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle">${escapeXml(b.label)}</text>`);
-    out.push(`<text x="${(x + bw * 0.35).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle">${fmtTick(b.value)}</text>`);
+    out.push(
+      `<text x="${(x + bw * 0.35).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle">${escapeXml(b.label)}</text>`,
+    );
+    out.push(
+      `<text x="${(x + bw * 0.35).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle">${fmtTick(b.value)}</text>`,
+    );
   });
   out.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`);
-  out.push(`<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(opts.yLabel)}</text>`);
+  out.push(
+    `<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(opts.yLabel)}</text>`,
+  );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

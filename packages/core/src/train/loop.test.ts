@@ -30,18 +30,29 @@ class FakeModel {
     const rng = new Rng(o.seed ?? 0).split('init');
     this.tensors = new Map();
     for (const t of o.targets as string[]) {
-      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_A.weight`, { shape: [o.r, 4], data: rng.uniformArray(o.r * 4, -0.5, 0.5) });
-      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_B.weight`, { shape: [4, o.r], data: new Float32Array(4 * o.r) });
+      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_A.weight`, {
+        shape: [o.r, 4],
+        data: rng.uniformArray(o.r * 4, -0.5, 0.5),
+      });
+      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_B.weight`, {
+        shape: [4, o.r],
+        data: new Float32Array(4 * o.r),
+      });
     }
   }
   async setAdapterTensors(t: Map<string, HostTensor>): Promise<void> {
     for (const [k, v] of t) this.tensors.set(k, { shape: [...v.shape], data: Float32Array.from(v.data) });
   }
   getAdapter(): AdapterSnapshot {
-    return { config: freshLoraConfig({ r: 2, loraAlpha: 4, targetModules: ['q_proj'] }), tensors: this.tensors };
+    return {
+      config: freshLoraConfig({ r: 2, loraAlpha: 4, targetModules: ['q_proj'] }),
+      tensors: this.tensors,
+    };
   }
   async saveAdapter(dir: string): Promise<void> {
-    const tensors = new Map([...this.tensors].map(([k, v]) => [k, { dtype: 'F32' as const, shape: [...v.shape], data: v.data }]));
+    const tensors = new Map(
+      [...this.tensors].map(([k, v]) => [k, { dtype: 'F32' as const, shape: [...v.shape], data: v.data }]),
+    );
     await writeAdapter(dir, { config: this.getAdapter().config, tensors });
   }
   lmRows: number[] = [];
@@ -56,6 +67,7 @@ class FakeModel {
     };
   }
   createSooTrainer(options: SooTrainerOptions): SooTrainer {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the closures below read the live tensors
     const model = this;
     let steps = 0;
     let micro = 0;
@@ -64,14 +76,23 @@ class FakeModel {
     const accum = options.gradAccum ?? 1;
     const lossOf = (b: SooBatch): number => {
       let s = 0;
-      for (const [, t] of model.tensors) for (let i = 0; i < t.data.length; i++) s += (t.data[i]! - ((b.selfIds[0]![0]! + i) % 7) / 7) ** 2;
+      for (const [, t] of model.tensors)
+        for (let i = 0; i < t.data.length; i++) s += (t.data[i]! - ((b.selfIds[0]![0]! + i) % 7) / 7) ** 2;
       return s / 100;
     };
     const update = (b: SooBatch): void => {
       const noise = rng.next() * 1e-3;
       for (const [k, t] of model.tensors) {
         let mm = moments.get(k);
-        if (!mm) moments.set(k, (mm = { shape: [...t.shape], m: new Float32Array(t.data.length), v: new Float32Array(t.data.length) }));
+        if (!mm)
+          moments.set(
+            k,
+            (mm = {
+              shape: [...t.shape],
+              m: new Float32Array(t.data.length),
+              v: new Float32Array(t.data.length),
+            }),
+          );
         for (let i = 0; i < t.data.length; i++) {
           const g = (2 * (t.data[i]! - ((b.selfIds[0]![0]! + i) % 7) / 7)) / 100 + noise;
           mm.m[i] = 0.9 * mm.m[i]! + g;
@@ -93,7 +114,14 @@ class FakeModel {
           steps++;
           updated = true;
         }
-        return { loss, sooLoss: loss, capabilityKl: null, gradNorm: updated ? 1 : null, updated, optimizerSteps: steps };
+        return {
+          loss,
+          sooLoss: loss,
+          capabilityKl: null,
+          gradNorm: updated ? 1 : null,
+          updated,
+          optimizerSteps: steps,
+        };
       },
       async flush() {
         if (micro % accum === 0) return null;
@@ -102,12 +130,30 @@ class FakeModel {
         return { gradNorm: 1, updated: true, optimizerSteps: steps };
       },
       exportState(): SooTrainerState {
-        return { version: 1, optimizerSteps: steps, microSteps: micro, moments: new Map([...moments].map(([k, v]) => [k, { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) }])), paramSteps: {}, accumulated: null, rng: rng.state() };
+        return {
+          version: 1,
+          optimizerSteps: steps,
+          microSteps: micro,
+          moments: new Map(
+            [...moments].map(([k, v]) => [
+              k,
+              { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) },
+            ]),
+          ),
+          paramSteps: {},
+          accumulated: null,
+          rng: rng.state(),
+        };
       },
       importState(s: SooTrainerState) {
         steps = s.optimizerSteps;
         micro = s.microSteps;
-        moments = new Map([...s.moments].map(([k, v]) => [k, { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) }]));
+        moments = new Map(
+          [...s.moments].map(([k, v]) => [
+            k,
+            { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) },
+          ]),
+        );
         rng = Rng.restore(s.rng);
       },
       dispose() {},
@@ -138,10 +184,20 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     expect(r.status).toBe('completed');
     expect(r.steps).toBe(3 * 4);
     expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
-    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'train_log.jsonl', 'loss_curve.svg', 'train_config.json', 'checkpoint/state.json']) {
+    for (const f of [
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'train_log.jsonl',
+      'loss_curve.svg',
+      'train_config.json',
+      'checkpoint/state.json',
+    ]) {
       expect(existsSync(path.join(out, f)), f).toBe(true);
     }
-    const log = readFileSync(path.join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
+    const log = readFileSync(path.join(out, 'train_log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; loss: number });
     expect(log.map((l) => l.step)).toEqual(steps);
     expect(r.losses.at(-1)!).toBeLessThan(r.losses[0]!);
   });
@@ -169,17 +225,27 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     const second = await trainSoo({ ...asArgs(new FakeModel()), outDir: split, resume: true });
     expect(second.status).toBe('completed');
     expect(second.resumedFrom).toBe(6);
-    expect(readFileSync(path.join(split, 'adapter_model.safetensors')).equals(readFileSync(path.join(full, 'adapter_model.safetensors')))).toBe(true);
-    expect(second.losses).toEqual((await readLosses(full)));
-    expect((await readLosses(split))).toEqual(await readLosses(full));
+    expect(
+      readFileSync(path.join(split, 'adapter_model.safetensors')).equals(
+        readFileSync(path.join(full, 'adapter_model.safetensors')),
+      ),
+    ).toBe(true);
+    expect(second.losses).toEqual(await readLosses(full));
+    expect(await readLosses(split)).toEqual(await readLosses(full));
   });
 
   it('a non-finite loss stops the run with NON_FINITE_LOSS and keeps the last good checkpoint', async () => {
     const out = tmp();
     const m = new FakeModel();
     m.nanAtStep = 6;
-    await expect(trainSoo({ ...asArgs(m), outDir: out })).rejects.toMatchObject({ code: 'NON_FINITE_LOSS', message: expect.stringContaining('checkpoint') });
-    const state = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { epoch: number; step: number };
+    await expect(trainSoo({ ...asArgs(m), outDir: out })).rejects.toMatchObject({
+      code: 'NON_FINITE_LOSS',
+      message: expect.stringContaining('checkpoint'),
+    });
+    const state = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as {
+      epoch: number;
+      step: number;
+    };
     expect(state).toMatchObject({ epoch: 1, step: 4 });
     expect(existsSync(path.join(out, 'checkpoint', 'adapter_model.safetensors'))).toBe(true);
   });
@@ -190,7 +256,9 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     const r = await trainSoo({ ...asArgs(m), objective: 'exposure', outDir: out });
     expect(r.steps).toBe(12);
     expect(m.lmRows.slice(0, 4)).toEqual([6, 6, 6, 2]); // batch 3 pairs -> 6 rows; the last batch has 1 pair
-    expect(JSON.parse(readFileSync(path.join(out, 'train_config.json'), 'utf8'))).toMatchObject({ objective: 'exposure' });
+    expect(JSON.parse(readFileSync(path.join(out, 'train_config.json'), 'utf8'))).toMatchObject({
+      objective: 'exposure',
+    });
   });
 
   it('epoch order depends only on seed and epoch', () => {
@@ -200,8 +268,13 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
   });
 
   it('rejects bad options with INVALID_ARGUMENT naming the field', async () => {
-    await expect(trainSoo({ ...asArgs(new FakeModel()), epochs: 0, outDir: tmp() })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'epochs' });
-    await expect(trainSoo({ ...asArgs(new FakeModel()), pairs: [], outDir: tmp() })).rejects.toMatchObject({ field: 'pairs' });
+    await expect(trainSoo({ ...asArgs(new FakeModel()), epochs: 0, outDir: tmp() })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'epochs',
+    });
+    await expect(trainSoo({ ...asArgs(new FakeModel()), pairs: [], outDir: tmp() })).rejects.toMatchObject({
+      field: 'pairs',
+    });
   });
 });
 

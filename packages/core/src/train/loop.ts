@@ -12,7 +12,14 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { BackendModel, LmBatch, SooBatch, SooFlushResult, SooTrainerOptions, SooTrainerState } from '../backend.js';
+import type {
+  BackendModel,
+  LmBatch,
+  SooBatch,
+  SooFlushResult,
+  SooTrainerOptions,
+  SooTrainerState,
+} from '../backend.js';
 import { readAdapter } from '../adapter.js';
 import { InvalidArgumentError, NumericsError, SooError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
@@ -42,7 +49,9 @@ export type TrainObjective = 'soo' | 'exposure';
 
 /** What the loop needs of a trainer; both `SooTrainer` and `LmTrainer` have it. */
 interface LoopTrainer {
-  step(batch: never): Promise<{ loss: number; gradNorm: number | null; updated: boolean; optimizerSteps: number }>;
+  step(
+    batch: never,
+  ): Promise<{ loss: number; gradNorm: number | null; updated: boolean; optimizerSteps: number }>;
   flush(): Promise<SooFlushResult | null>;
   exportState(): SooTrainerState;
   importState(state: SooTrainerState): void;
@@ -126,14 +135,21 @@ function validate(o: TrainSooOptions): void {
     throw new InvalidArgumentError('INVALID_ARGUMENT', `${field}: ${msg}`, { field });
   };
   if (o.pairs.length === 0) bad('pairs', 'expected at least one training pair');
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) bad('epochs', `expected a positive integer, got ${o.epochs}`);
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) bad('batchSize', `expected a positive integer, got ${o.batchSize}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1)
+    bad('epochs', `expected a positive integer, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+    bad('batchSize', `expected a positive integer, got ${o.batchSize}`);
   const ga = o.gradAccum ?? 1;
   if (!Number.isInteger(ga) || ga < 1) bad('gradAccum', `expected a positive integer, got ${ga}`);
   if (!(o.lr > 0)) bad('lr', `expected > 0, got ${o.lr}`);
 }
 
-async function saveCheckpoint(dir: string, model: BackendModel, trainer: LoopTrainer, state: LoopState): Promise<void> {
+async function saveCheckpoint(
+  dir: string,
+  model: BackendModel,
+  trainer: LoopTrainer,
+  state: LoopState,
+): Promise<void> {
   const tmp = `${dir}.tmp`;
   await fsp.rm(tmp, { recursive: true, force: true });
   await model.saveAdapter(tmp);
@@ -152,21 +168,38 @@ function serialiseTrainerState(s: SooTrainerState): unknown {
 }
 
 function parseTrainerState(json: unknown, file: string): SooTrainerState {
-  const o = json as { moments?: Array<[string, { shape: number[]; m: number[]; v: number[] }]> } & Omit<SooTrainerState, 'moments'>;
-  if (!o || !Array.isArray(o.moments)) throw new SooError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
+  const o = json as { moments?: Array<[string, { shape: number[]; m: number[]; v: number[] }]> } & Omit<
+    SooTrainerState,
+    'moments'
+  >;
+  if (!o || !Array.isArray(o.moments))
+    throw new SooError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
   return {
     ...o,
-    moments: new Map(o.moments.map(([k, m]) => [k, { shape: m.shape, m: Float32Array.from(m.m), v: Float32Array.from(m.v) }])),
+    moments: new Map(
+      o.moments.map(([k, m]) => [
+        k,
+        { shape: m.shape, m: Float32Array.from(m.m), v: Float32Array.from(m.v) },
+      ]),
+    ),
   };
 }
 
 function lossCurve(losses: readonly number[], objective: TrainObjective): string {
-  return linePlot([{ name: objective === 'soo' ? 'SOO loss' : 'next-token loss', points: losses.map((l, i) => [i + 1, l] as [number, number]) }], {
-    title: objective === 'soo' ? 'SOO training loss' : 'Exposure (next-token) training loss',
-    xLabel: 'optimizer step',
-    yLabel: objective === 'soo' ? 'MSE at the hook' : 'cross-entropy (nats)',
-    logY: losses.every((l) => l > 0),
-  });
+  return linePlot(
+    [
+      {
+        name: objective === 'soo' ? 'SOO loss' : 'next-token loss',
+        points: losses.map((l, i) => [i + 1, l] as [number, number]),
+      },
+    ],
+    {
+      title: objective === 'soo' ? 'SOO training loss' : 'Exposure (next-token) training loss',
+      xLabel: 'optimizer step',
+      yLabel: objective === 'soo' ? 'MSE at the hook' : 'cross-entropy (nats)',
+      logY: losses.every((l) => l > 0),
+    },
+  );
 }
 
 /**
@@ -188,7 +221,12 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
   const trainerOptions: SooTrainerOptions = {
     hook: o.hook,
     pooling: o.pooling,
-    optimizer: { lr: o.lr, weightDecay: o.weightDecay ?? 0, ...(o.betas ? { betas: o.betas } : {}), ...(o.eps ? { eps: o.eps } : {}) },
+    optimizer: {
+      lr: o.lr,
+      weightDecay: o.weightDecay ?? 0,
+      ...(o.betas ? { betas: o.betas } : {}),
+      ...(o.eps ? { eps: o.eps } : {}),
+    },
     clipGradNorm: o.clipGradNorm ?? null,
     gradAccum,
     seed: o.seed,
@@ -209,22 +247,60 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
     const stFile = path.join(ckptDir, 'state.json');
     state = JSON.parse(await fsp.readFile(stFile, 'utf8')) as LoopState;
     const adapter = await readAdapter(ckptDir);
-    await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
+    await o.model.attachLora({
+      r: o.lora.r,
+      alpha: o.lora.alpha,
+      dropout: o.lora.dropout,
+      targets: o.lora.targets,
+      useRslora: o.lora.useRslora ?? false,
+      seed: o.seed,
+    });
     await o.model.setAdapterTensors(adapter.tensors);
     trainer = makeTrainer();
     const tsFile = path.join(ckptDir, 'trainer_state.json');
     trainer.importState(parseTrainerState(JSON.parse(await fsp.readFile(tsFile, 'utf8')), tsFile));
     resumedFrom = state.step;
     // The log keeps exactly the steps the checkpoint has seen.
-    const kept = existsSync(logFile) ? (await fsp.readFile(logFile, 'utf8')).split('\n').filter((l) => l.trim()).slice(0, state.step) : [];
+    const kept = existsSync(logFile)
+      ? (await fsp.readFile(logFile, 'utf8'))
+          .split('\n')
+          .filter((l) => l.trim())
+          .slice(0, state.step)
+      : [];
     await writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
   } else {
-    await o.model.attachLora({ r: o.lora.r, alpha: o.lora.alpha, dropout: o.lora.dropout, targets: o.lora.targets, useRslora: o.lora.useRslora ?? false, seed: o.seed });
+    await o.model.attachLora({
+      r: o.lora.r,
+      alpha: o.lora.alpha,
+      dropout: o.lora.dropout,
+      targets: o.lora.targets,
+      useRslora: o.lora.useRslora ?? false,
+      seed: o.seed,
+    });
     trainer = makeTrainer();
     await writeFileAtomic(logFile, '');
     await writeFileAtomic(
       path.join(o.outDir, 'train_config.json'),
-      JSON.stringify({ ...o.describe, objective, hook: o.hook, pooling: o.pooling, lora: o.lora, lr: o.lr, weightDecay: o.weightDecay ?? 0, epochs: o.epochs, batchSize: o.batchSize, gradAccum, seed: o.seed, capabilityKl: o.capabilityKl ?? 0, pairs: o.pairs.length, backend: o.model.backend }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          ...o.describe,
+          objective,
+          hook: o.hook,
+          pooling: o.pooling,
+          lora: o.lora,
+          lr: o.lr,
+          weightDecay: o.weightDecay ?? 0,
+          epochs: o.epochs,
+          batchSize: o.batchSize,
+          gradAccum,
+          seed: o.seed,
+          capabilityKl: o.capabilityKl ?? 0,
+          pairs: o.pairs.length,
+          backend: o.model.backend,
+        },
+        null,
+        2,
+      ) + '\n',
     );
     await saveCheckpoint(ckptDir, o.model, trainer, state);
   }
@@ -239,9 +315,18 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
       for (let b = state.batchInEpoch; b < nBatches; b++) {
         if (o.signal?.aborted) {
           await saveCheckpoint(ckptDir, o.model, trainer, state);
-          return { status: 'interrupted', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
+          return {
+            status: 'interrupted',
+            steps: state.step,
+            epochs: state.epoch,
+            losses: state.losses,
+            outDir: o.outDir,
+            resumedFrom,
+          };
         }
-        const rows = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => o.pairs[i] as EncodedPair);
+        const rows = order
+          .slice(b * o.batchSize, (b + 1) * o.batchSize)
+          .map((i) => o.pairs[i] as EncodedPair);
         const batch: SooBatch | LmBatch =
           objective === 'soo'
             ? { selfIds: rows.map((r) => r.selfIds), otherIds: rows.map((r) => r.otherIds), padId: o.padId }
@@ -269,8 +354,27 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
           state.losses.push(loss);
           epochLosses.push(loss);
           const ms = performance.now() - t0;
-          const ev: TrainStepEvent = { epoch: epoch + 1, step: state.step, totalSteps, loss, gradNorm: result.gradNorm, lr: o.lr, ms, tokensPerS: tokens / (ms / 1000) };
-          await log.write(JSON.stringify({ epoch: ev.epoch, step: ev.step, loss, grad_norm: ev.gradNorm, lr: o.lr, ms: Number(ms.toFixed(1)), tokens_per_s: Number(ev.tokensPerS.toFixed(1)) }) + '\n');
+          const ev: TrainStepEvent = {
+            epoch: epoch + 1,
+            step: state.step,
+            totalSteps,
+            loss,
+            gradNorm: result.gradNorm,
+            lr: o.lr,
+            ms,
+            tokensPerS: tokens / (ms / 1000),
+          };
+          await log.write(
+            JSON.stringify({
+              epoch: ev.epoch,
+              step: ev.step,
+              loss,
+              grad_norm: ev.gradNorm,
+              lr: o.lr,
+              ms: Number(ms.toFixed(1)),
+              tokens_per_s: Number(ev.tokensPerS.toFixed(1)),
+            }) + '\n',
+          );
           o.onStep?.(ev);
           tokens = 0;
           t0 = performance.now();
@@ -279,7 +383,10 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
       state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };
       await saveCheckpoint(ckptDir, o.model, trainer, state);
       await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses, objective));
-      o.onEpoch?.({ epoch: epoch + 1, meanLoss: epochLosses.reduce((a, x) => a + x, 0) / Math.max(1, epochLosses.length) });
+      o.onEpoch?.({
+        epoch: epoch + 1,
+        meanLoss: epochLosses.reduce((a, x) => a + x, 0) / Math.max(1, epochLosses.length),
+      });
     }
   } finally {
     await log.close();
@@ -287,5 +394,12 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
   trainer.dispose();
   await o.model.saveAdapter(o.outDir);
   await writeFileAtomic(path.join(o.outDir, 'loss_curve.svg'), lossCurve(state.losses, objective));
-  return { status: 'completed', steps: state.step, epochs: state.epoch, losses: state.losses, outDir: o.outDir, resumedFrom };
+  return {
+    status: 'completed',
+    steps: state.step,
+    epochs: state.epoch,
+    losses: state.losses,
+    outDir: o.outDir,
+    resumedFrom,
+  };
 }

@@ -31,7 +31,8 @@ export const PAPER_SEEDS = [276, 809, 609, 802, 792];
 export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
   'mistral-7b-paper': {
     name: 'mistral-7b-paper',
-    description: 'Mistral-7B-Instruct-v0.2 as in the paper (layer 19, r 8, alpha 32, dropout 0.2, lr 1e-4, 15 epochs)',
+    description:
+      'Mistral-7B-Instruct-v0.2 as in the paper (layer 19, r 8, alpha 32, dropout 0.2, lr 1e-4, 15 epochs)',
     layer: 19,
     r: 8,
     alpha: 32,
@@ -63,7 +64,8 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
   },
   'calmerys-78b-paper': {
     name: 'calmerys-78b-paper',
-    description: 'CalmeRys-78B-Orpo-v0.1 as in the paper (layer 57, r 5, alpha 16, dropout 0.111, lr 9e-4, 9 epochs)',
+    description:
+      'CalmeRys-78B-Orpo-v0.1 as in the paper (layer 57, r 5, alpha 16, dropout 0.111, lr 9e-4, 9 epochs)',
     layer: 57,
     r: 5,
     alpha: 16,
