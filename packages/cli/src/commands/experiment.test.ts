@@ -79,6 +79,53 @@ describe('soo experiment', () => {
     };
     expect(summary).toMatchObject({ runs: 5, skipped: 0 });
     expect(summary.table.arms).toEqual(['soo', 'exposure', 'none']);
+    // Every number in the table comes from the runs' own eval/latent files.
+    const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as {
+      table: {
+        rates: Record<string, Record<string, { mean: number; sd: number; n: number }>>;
+        latent: Record<string, { mean: number }>;
+      };
+    };
+    const runIds: Record<string, string[]> = {
+      soo: ['soo-seed1', 'soo-seed2'],
+      exposure: ['exposure-seed1', 'exposure-seed2'],
+      none: ['none'],
+    };
+    for (const [arm, ids] of Object.entries(runIds)) {
+      for (const scenario of ['main', 'perspectives']) {
+        const rates = ids.map((id) => {
+          const r = JSON.parse(readFileSync(path.join(out, 'runs', id, 'eval', 'results.json'), 'utf8')) as {
+            scenarios: Array<{ scenario: string; rate: number }>;
+          };
+          return 100 * r.scenarios.find((x) => x.scenario === scenario)!.rate;
+        });
+        const mean = rates.reduce((x, y) => x + y, 0) / rates.length;
+        const sd = Math.sqrt(rates.reduce((x, y) => x + (y - mean) ** 2, 0) / rates.length);
+        expect(results.table.rates[arm]![scenario]).toMatchObject({ n: ids.length });
+        expect(results.table.rates[arm]![scenario]!.mean).toBeCloseTo(mean, 10);
+        expect(results.table.rates[arm]![scenario]!.sd).toBeCloseTo(sd, 10);
+        const cell = ids.length === 1 ? mean.toFixed(1) : `${mean.toFixed(1)} ± ${sd.toFixed(1)}`;
+        expect(report).toContain(cell);
+      }
+      const latents = ids.map((id) => {
+        const l = JSON.parse(readFileSync(path.join(out, 'runs', id, 'latent', 'latent.json'), 'utf8')) as {
+          base: { mean: number };
+          adapter?: { mean: number };
+        };
+        expect(Boolean(l.adapter)).toBe(arm !== 'none');
+        return (l.adapter ?? l.base).mean;
+      });
+      expect(results.table.latent[arm]!.mean).toBeCloseTo(
+        latents.reduce((x, y) => x + y, 0) / latents.length,
+        12,
+      );
+    }
+    // The exposure arm trains next-token on the pair strings: a random 600-token model starts near ln(600).
+    const expo = JSON.parse(
+      readFileSync(path.join(out, 'runs', 'exposure-seed1', 'summary.json'), 'utf8'),
+    ) as { train: { firstLoss: number } };
+    expect(expo.train.firstLoss).toBeGreaterThan(3);
+    expect(expo.train.firstLoss).toBeLessThan(12);
     // Seeds differ, so the two SOO adapters differ.
     const a = readFileSync(path.join(out, 'runs', 'soo-seed1', 'adapter', 'adapter_model.safetensors'));
     const b = readFileSync(path.join(out, 'runs', 'soo-seed2', 'adapter', 'adapter_model.safetensors'));

@@ -31,8 +31,10 @@ export interface ExperimentTable {
   kl: Record<string, MeanSd>;
 }
 
-export function aggregate(runs: readonly RunSummary[]): ExperimentTable {
-  const arms = [...new Set(runs.map((r) => r.arm))];
+/** `order`: the arms in the experiment file's order (arms without finished runs are left out). */
+export function aggregate(runs: readonly RunSummary[], order: readonly Arm[] = []): ExperimentTable {
+  const present = new Set(runs.map((r) => r.arm));
+  const arms = [...order.filter((a) => present.has(a)), ...[...present].filter((a) => !order.includes(a))];
   const scenarios = [...new Set(runs.flatMap((r) => Object.keys(r.eval)))];
   const t: ExperimentTable = {
     arms,
@@ -127,7 +129,7 @@ export async function writeExperimentReport(
   cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>,
   runs: readonly RunSummary[],
 ): Promise<ExperimentTable> {
-  const t = aggregate(runs);
+  const t = aggregate(runs, cfg.arms);
   await writeFileAtomic(
     path.join(outDir, 'results.json'),
     JSON.stringify({ table: t, runs }, null, 2) + '\n',

@@ -68,7 +68,7 @@ export async function executeRun(
   const backend = await getBackend(exp.backend);
   const tokenizer = await loadTokenizer(exp.model);
   const model = await backend.loadModel(exp.model);
-  let base: BackendModel | null = null;
+  let base: BackendModel | undefined;
   try {
     let train: RunSummary['train'] = null;
     if (spec.arm !== 'none') {
@@ -130,32 +130,39 @@ export async function executeRun(
       batchSize: exp.eval.batch,
     });
     await writeEvaluation(path.join(runDir, 'eval'), ev);
+    // The untouched base model, for the before/after comparisons of trained arms.
+    const baseModel = async (): Promise<BackendModel> => (base ??= await backend.loadModel(exp.model));
     let latent: number | null = null;
     if (exp.latent) {
       events.onPhase?.('latent');
       const pairs = exp.latent.limit ? latentProbePairs().slice(0, exp.latent.limit) : undefined;
-      const lr = await measureLatentSoo({
-        model,
-        tokenizer,
-        modules: exp.latent.modules,
-        pooling: exp.latent.pooling,
-        ...(pairs ? { pairs } : {}),
-      });
-      await writeLatent(path.join(runDir, 'latent'), lr);
-      latent = lr.mean;
+      const probe = (m: BackendModel) =>
+        measureLatentSoo({
+          model: m,
+          tokenizer,
+          modules: exp.latent ? exp.latent.modules : 'all',
+          pooling: exp.latent ? exp.latent.pooling : 'full',
+          ...(pairs ? { pairs } : {}),
+        });
+      const tuned = await probe(model);
+      if (spec.arm === 'none') await writeLatent(path.join(runDir, 'latent'), tuned);
+      else await writeLatent(path.join(runDir, 'latent'), await probe(await baseModel()), tuned);
+      latent = tuned.mean;
     }
     let capability: RunSummary['capability'] = null;
     if (exp.capability) {
       events.onPhase?.('capability');
       const texts = await readCapabilityTexts(exp.capability.text);
-      if (spec.arm !== 'none') base = await backend.loadModel(exp.model);
-      const cr = await measureCapability({
-        base: base ?? model,
-        ...(base ? { tuned: model } : {}),
-        tokenizer,
-        texts,
-        maxTokens: exp.capability.maxTokens,
-      });
+      const cr =
+        spec.arm === 'none'
+          ? await measureCapability({ base: model, tokenizer, texts, maxTokens: exp.capability.maxTokens })
+          : await measureCapability({
+              base: await baseModel(),
+              tuned: model,
+              tokenizer,
+              texts,
+              maxTokens: exp.capability.maxTokens,
+            });
       await writeCapability(path.join(runDir, 'capability'), cr);
       capability = {
         basePerplexity: cr.base.perplexity,
