@@ -26,6 +26,8 @@ import {
   type GenerateInput,
   type HookSpec,
   type HostTensor,
+  type LmTrainer,
+  type LmTrainerOptions,
   type LoadModelOptions,
   type LoraAdapterConfig,
   type SooTrainer,
@@ -43,6 +45,7 @@ import {
 } from './lora.js';
 import { Decoder, deepestStop, disposeRun, tidyRun } from './model.js';
 import { activate, initTfBackend, type TfKind } from './tf.js';
+import { TfLmTrainer } from './lm-trainer.js';
 import { TfSooTrainer } from './trainer.js';
 import { disposeDecoderWeights, loadDecoderWeights } from './weights.js';
 
@@ -69,7 +72,7 @@ export class TfjsModel implements BackendModel {
   readonly backend: string;
   private readonly decoder: Decoder;
   private adapterConfig: LoraAdapterConfig | null = null;
-  private readonly trainers = new Set<SooTrainer>();
+  private readonly trainers = new Set<{ dispose(): void }>();
   private disposed = false;
 
   constructor(
@@ -202,6 +205,15 @@ export class TfjsModel implements BackendModel {
   createSooTrainer(options: SooTrainerOptions): SooTrainer {
     this.enter();
     const trainer = new TfSooTrainer(this.decoder, loraVariables(this.decoder.weights), options, () =>
+      this.enter(),
+    );
+    this.trainers.add(trainer);
+    return trainer;
+  }
+
+  createLmTrainer(options: LmTrainerOptions): LmTrainer {
+    this.enter();
+    const trainer = new TfLmTrainer(this.decoder, loraVariables(this.decoder.weights), options, () =>
       this.enter(),
     );
     this.trainers.add(trainer);

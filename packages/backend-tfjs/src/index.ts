@@ -30,6 +30,8 @@ export { ropeFrequencies, ropeTables, roundToDtype } from './rope.js';
 export type { RopeFrequencies } from './rope.js';
 export { MASK_MIN, buildAttentionMask, positionIdsFromMask } from './masks.js';
 export { TfSooTrainer, padPairs, sooLossTensor } from './trainer.js';
+export { TfLmTrainer, lmLossTensor, padLmBatch } from './lm-trainer.js';
+export type { PaddedLmBatch } from './lm-trainer.js';
 export { argmax, sampleToken } from './generate.js';
 export { ALL_LINEAR } from './lora.js';
 export { activate, initTfBackend } from './tf.js';

@@ -3,20 +3,18 @@
  * hooked module; MSE of the two activations under a pooling; gradients through both passes; global-norm
  * clipping; AdamW exactly as torch.optim.AdamW (single-tensor path); gradient accumulation.
  *
- * The step is four plain parts, read top to bottom: lossAndGrads (forward + backward), accumulate,
- * clip, adamw. With `capabilityKlWeight` > 0 the objective adds weight * KL(base || tuned) of the next-token
- * distributions on the same prompts (base = the adapter switched off), which needs the full pass. Every tensor is freed before `step` returns: the count of live tensors is the same
- * after every optimizer step.
+ * The step is four plain parts: lossAndGrads (forward + backward) here, then accumulate, clip and adamw in
+ * `optimizer.ts` (shared with the next-token trainer, `lm-trainer.ts`). With `capabilityKlWeight` > 0 the
+ * objective adds weight * KL(base || tuned) of the next-token distributions on the same prompts (base = the
+ * adapter switched off), which needs the full pass. Every tensor is freed before `step` returns: the count
+ * of live tensors is the same after every optimizer step.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  FormatError,
   InvalidArgumentError,
   NumericsError,
   POOLINGS,
-  Rng,
   resolveHookPoint,
-  type HostTensor,
   type Pooling,
   type SooBatch,
   type SooFlushResult,
@@ -27,6 +25,7 @@ import {
   type SooTrainerState,
 } from '@soo/core';
 import { deepestStop, type Decoder } from './model.js';
+import { LoraOptimizer } from './optimizer.js';
 
 /** A padded SOO batch: rows [self_0..self_{B-1}, other_0..other_{B-1}], right-padded to one length. */
 export interface PaddedPairs {
@@ -107,28 +106,17 @@ export function klTensor(baseLogProbs: tf.Tensor, tunedLogits: tf.Tensor, pairs:
   return tf.sum(tf.mul(perPos, tf.tensor2d(w, [rows, T])));
 }
 
-interface AdamState {
-  m: tf.Tensor;
-  v: tf.Tensor;
-  step: number;
-}
-
 export class TfSooTrainer implements SooTrainer {
   readonly options: Readonly<SooTrainerOptions>;
   private readonly pooling: Pooling;
-  private readonly gradAccum: number;
   private readonly klWeight: number;
-  private rng: Rng;
-  private readonly state = new Map<tf.Variable, AdamState>();
-  private accum: Map<tf.Variable, tf.Tensor> | null = null;
-  private micro = 0;
-  private optimizerSteps = 0;
-  private disposed = false;
+  /** Accumulation, clipping, AdamW, the dropout RNG and the resumable state (shared with `TfLmTrainer`). */
+  private readonly opt: LoraOptimizer;
 
   constructor(
     private readonly decoder: Decoder,
     /** The trainable LoRA variables by PEFT key (fixed for the trainer's life). */
-    private readonly vars: Map<string, tf.Variable>,
+    vars: Map<string, tf.Variable>,
     options: SooTrainerOptions,
     /** Activates the model's tfjs backend (synchronously). */
     private readonly activate: () => void,
@@ -144,28 +132,7 @@ export class TfSooTrainer implements SooTrainer {
         },
       );
     }
-    this.gradAccum = options.gradAccum ?? 1;
-    if (!Number.isInteger(this.gradAccum) || this.gradAccum < 1) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `gradAccum must be a positive integer, got ${this.gradAccum}`,
-        { field: 'gradAccum' },
-      );
-    }
-    const o = options.optimizer;
-    if (!(o.lr > 0))
-      throw new InvalidArgumentError('INVALID_ARGUMENT', `optimizer.lr must be > 0, got ${o.lr}`, {
-        field: 'optimizer.lr',
-      });
-    if (vars.size === 0) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        'the model has no LoRA adapter to train: call attachLora or load with adapterDir',
-        {
-          field: 'adapter',
-        },
-      );
-    }
+    this.opt = new LoraOptimizer(vars, options, activate, 'SOO trainer');
     this.klWeight = options.capabilityKlWeight ?? 0;
     if (!(this.klWeight >= 0)) {
       throw new InvalidArgumentError(
@@ -176,8 +143,7 @@ export class TfSooTrainer implements SooTrainer {
         },
       );
     }
-    this.options = { ...options, pooling: this.pooling, gradAccum: this.gradAccum };
-    this.rng = new Rng(options.seed ?? 0).split('lora-dropout');
+    this.options = { ...options, pooling: this.pooling, gradAccum: this.opt.gradAccum };
   }
 
   /** Forward + backward of one batch; the objective is multiplied by `scale` before differentiation. */
@@ -185,7 +151,7 @@ export class TfSooTrainer implements SooTrainer {
     batch: SooBatch,
     scale: number,
   ): { loss: number; sooLoss: number; kl: number | null; grads: Map<tf.Variable, tf.Tensor> } {
-    this.assertLive();
+    this.opt.assertLive();
     const pairs = padPairs(batch);
     const hook = this.options.hook;
     const withKl = this.klWeight > 0;
@@ -204,7 +170,6 @@ export class TfSooTrainer implements SooTrainer {
           return tf.logSoftmax(r.logits as tf.Tensor3D, -1);
         })
       : null;
-    const varList = [...this.vars.values()];
     const parts: { soo?: tf.Scalar; kl?: tf.Scalar } = {};
     let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
     try {
@@ -216,7 +181,7 @@ export class TfSooTrainer implements SooTrainer {
           capture: new Set([hook]),
           stop: withKl ? null : deepestStop([hook]),
           logits: withKl ? 'all' : 'none',
-          dropoutSeed: () => this.rng.nextU32(),
+          dropoutSeed: () => this.opt.nextDropoutSeed(),
         });
         const acts = r.captured.get(hook);
         if (!acts) throw new Error(`hook ${hook} not reached`);
@@ -227,7 +192,7 @@ export class TfSooTrainer implements SooTrainer {
           objective = tf.add(objective, tf.mul(parts.kl, this.klWeight));
         }
         return scale === 1 ? objective : tf.mul(objective, scale);
-      }, varList);
+      }, this.opt.varList);
     } finally {
       embeds.dispose();
       baseLogProbs?.dispose();
@@ -237,11 +202,7 @@ export class TfSooTrainer implements SooTrainer {
     const kl = parts.kl ? (parts.kl.dataSync()[0] as number) : null;
     // With scale 1 and no KL term, the kept SOO loss is the value itself: dispose each tensor once.
     for (const t of new Set([result.value, parts.soo, parts.kl])) t?.dispose();
-    const grads = new Map<tf.Variable, tf.Tensor>();
-    for (const v of varList) {
-      const g = result.grads[v.name];
-      if (g) grads.set(v, g);
-    }
+    const grads = this.opt.collect(result.grads);
     if (!Number.isFinite(loss)) {
       for (const g of grads.values()) g.dispose();
       throw new NumericsError('NON_FINITE_LOSS', `SOO loss is ${loss} at hook ${hook}`);
@@ -251,215 +212,27 @@ export class TfSooTrainer implements SooTrainer {
 
   async computeLossAndGrads(batch: SooBatch): Promise<SooLossAndGrads> {
     const { loss, sooLoss, kl, grads } = this.lossAndGrads(batch, 1);
-    const out = new Map<string, HostTensor>();
-    for (const [key, v] of this.vars) {
-      const g = grads.get(v);
-      out.set(key, {
-        data: g ? (g.dataSync() as Float32Array).slice() : new Float32Array(v.size),
-        shape: [...v.shape],
-      });
-    }
-    for (const g of grads.values()) g.dispose();
-    return { loss, sooLoss, capabilityKl: kl, grads: out };
+    return { loss, sooLoss, capabilityKl: kl, grads: this.opt.toHost(grads) };
   }
 
   async step(batch: SooBatch): Promise<SooStepResult> {
-    const { loss, sooLoss, kl, grads } = this.lossAndGrads(batch, 1 / this.gradAccum);
-    this.activate();
-    // Accumulate (torch: .grad += ...; a parameter the loss never reached keeps grad None).
-    if (this.accum === null) {
-      this.accum = grads;
-    } else {
-      for (const [v, g] of grads) {
-        const prev = this.accum.get(v);
-        if (prev) {
-          this.accum.set(v, tf.add(prev, g));
-          prev.dispose();
-          g.dispose();
-        } else {
-          this.accum.set(v, g);
-        }
-      }
-    }
-    this.micro += 1;
-    const base = { loss, sooLoss, capabilityKl: kl };
-    if (this.micro % this.gradAccum !== 0) {
-      return { ...base, gradNorm: null, updated: false, optimizerSteps: this.optimizerSteps };
-    }
-    return { ...base, ...this.update() };
+    const { loss, sooLoss, kl, grads } = this.lossAndGrads(batch, 1 / this.opt.gradAccum);
+    return { loss, sooLoss, capabilityKl: kl, ...this.opt.accumulate(grads) };
   }
 
   async flush(): Promise<SooFlushResult | null> {
-    this.assertLive();
-    if (this.accum === null) return null;
-    this.activate();
-    // The next accumulation window starts now.
-    this.micro = Math.ceil(this.micro / this.gradAccum) * this.gradAccum;
-    return this.update();
-  }
-
-  /** Clip and apply the accumulated gradient. */
-  private update(): SooFlushResult {
-    const accum = this.accum as Map<tf.Variable, tf.Tensor>;
-    this.accum = null;
-    const gradNorm = this.clip(accum);
-    this.adamw(accum);
-    for (const g of accum.values()) g.dispose();
-    this.optimizerSteps += 1;
-    return { gradNorm, updated: true, optimizerSteps: this.optimizerSteps };
-  }
-
-  /** torch.nn.utils.clip_grad_norm_: total 2-norm; scale by max_norm / (norm + 1e-6) when that is < 1. */
-  private clip(grads: Map<tf.Variable, tf.Tensor>): number {
-    const total = tf.tidy(() => {
-      const sq = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-      return sq.length ? tf.sqrt(tf.addN(sq)) : tf.scalar(0);
-    });
-    const norm = total.dataSync()[0] as number;
-    total.dispose();
-    const max = this.options.clipGradNorm;
-    if (max !== undefined && max !== null) {
-      const coef = max / (norm + 1e-6);
-      if (coef < 1) {
-        for (const [v, g] of grads) {
-          grads.set(v, tf.mul(g, coef));
-          g.dispose();
-        }
-      }
-    }
-    return norm;
-  }
-
-  /** torch.optim.AdamW, single-tensor implementation, per parameter with its own step count. */
-  private adamw(grads: Map<tf.Variable, tf.Tensor>): void {
-    const o = this.options.optimizer;
-    const [b1, b2] = o.betas ?? [0.9, 0.999];
-    const eps = o.eps ?? 1e-8;
-    const wd = o.weightDecay ?? 0;
-    const lr = o.lr;
-    for (const [v, g] of grads) {
-      let st = this.state.get(v);
-      if (!st) {
-        st = { m: tf.zerosLike(v), v: tf.zerosLike(v), step: 0 };
-        this.state.set(v, st);
-      }
-      st.step += 1;
-      const bc1 = 1 - Math.pow(b1, st.step);
-      const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, st.step));
-      const stepSize = lr / bc1;
-      const s = st;
-      const [m, v2, p] = tf.tidy(() => {
-        const decayed = wd !== 0 ? tf.mul(v, 1 - lr * wd) : v;
-        const m = tf.add(s.m, tf.mul(tf.sub(g, s.m), 1 - b1)); // exp_avg.lerp_(grad, 1 - beta1)
-        const v2 = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
-        const denom = tf.add(tf.div(tf.sqrt(v2), bc2Sqrt), eps);
-        const p = tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize));
-        return [m, v2, p];
-      });
-      s.m.dispose();
-      s.v.dispose();
-      s.m = m;
-      s.v = v2;
-      v.assign(p as tf.Tensor);
-      p.dispose();
-    }
+    return this.opt.flush();
   }
 
   exportState(): SooTrainerState {
-    this.assertLive();
-    this.activate();
-    const moments = new Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>();
-    const paramSteps: Record<string, number> = {};
-    let accumulated: Record<string, number[]> | null = null;
-    for (const [key, v] of this.vars) {
-      const st = this.state.get(v);
-      if (st) {
-        moments.set(key, {
-          shape: [...v.shape],
-          m: (st.m.dataSync() as Float32Array).slice(),
-          v: (st.v.dataSync() as Float32Array).slice(),
-        });
-        paramSteps[key] = st.step;
-      }
-      const g = this.accum?.get(v);
-      if (g) (accumulated ??= {})[key] = Array.from(g.dataSync());
-    }
-    if (this.accum && accumulated === null) accumulated = {};
-    return {
-      version: 1,
-      optimizerSteps: this.optimizerSteps,
-      microSteps: this.micro,
-      moments,
-      paramSteps,
-      accumulated,
-      rng: this.rng.state(),
-    };
+    return this.opt.exportState();
   }
 
   importState(state: SooTrainerState): void {
-    this.assertLive();
-    const bad = (field: string, msg: string): never => {
-      throw new FormatError('DATA_INVALID', `trainer state: ${field}: ${msg}`, { field });
-    };
-    if (state.version !== 1) bad('version', `expected 1, got ${String(state.version)}`);
-    const variable = (key: string): tf.Variable => {
-      const v = this.vars.get(key);
-      if (!v) return bad(key, 'is not a tensor of this adapter');
-      return v;
-    };
-    const checkLen = (key: string, v: tf.Variable, n: number): void => {
-      if (n !== v.size) bad(key, `has ${n} values, expected ${v.size} for shape [${v.shape.join(', ')}]`);
-    };
-    // Validate everything before touching the current state.
-    for (const [key, m] of state.moments) {
-      const v = variable(key);
-      checkLen(key, v, m.m.length);
-      checkLen(key, v, m.v.length);
-      if (!Number.isInteger(state.paramSteps[key]) || (state.paramSteps[key] as number) < 1)
-        bad(`paramSteps.${key}`, 'expected a positive integer');
-    }
-    for (const [key, g] of Object.entries(state.accumulated ?? {})) checkLen(key, variable(key), g.length);
-    this.activate();
-    for (const st of this.state.values()) {
-      st.m.dispose();
-      st.v.dispose();
-    }
-    this.state.clear();
-    if (this.accum) for (const g of this.accum.values()) g.dispose();
-    this.accum = null;
-    for (const [key, m] of state.moments) {
-      const v = variable(key);
-      this.state.set(v, {
-        m: tf.tensor(m.m, v.shape),
-        v: tf.tensor(m.v, v.shape),
-        step: state.paramSteps[key] as number,
-      });
-    }
-    if (state.accumulated) {
-      this.accum = new Map();
-      for (const [key, g] of Object.entries(state.accumulated)) {
-        const v = variable(key);
-        this.accum.set(v, tf.tensor(Float32Array.from(g), v.shape));
-      }
-    }
-    this.micro = state.microSteps;
-    this.optimizerSteps = state.optimizerSteps;
-    this.rng = Rng.restore(state.rng);
-  }
-
-  private assertLive(): void {
-    if (this.disposed) throw new InvalidArgumentError('INVALID_ARGUMENT', 'this SOO trainer was disposed');
+    this.opt.importState(state);
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const s of this.state.values()) {
-      s.m.dispose();
-      s.v.dispose();
-    }
-    this.state.clear();
-    if (this.accum) for (const g of this.accum.values()) g.dispose();
-    this.accum = null;
+    this.opt.dispose();
   }
 }
