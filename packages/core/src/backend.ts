@@ -249,7 +249,9 @@ export interface SooTrainer {
  */
 export interface LmTrainerOptions {
   optimizer: AdamWOptions;
+  /** Clip the global gradient 2-norm to this value (torch.nn.utils.clip_grad_norm_). Default: no clipping. */
   clipGradNorm?: number | null;
+  /** Micro-batches per optimizer step; the loss of each is divided by it. Default 1. */
   gradAccum?: number;
   /** Seed for LoRA dropout masks. */
   seed?: Seed;
@@ -258,7 +260,9 @@ export interface LmTrainerOptions {
 /**
  * Rows are unpadded token ids; the backend right-pads with `padId`. The loss is the mean cross-entropy of
  * predicting token t+1 from tokens <= t over every real (non-pad) target position of the batch, as HF
- * computes it with pad labels set to -100.
+ * computes it with pad labels set to -100. Padding is judged by each row's length, not by id: a real token
+ * equal to `padId` is still a target. Rows need at least 2 tokens to contribute; a batch with no target is
+ * an `INVALID_ARGUMENT` error.
  */
 export interface LmBatch {
   ids: number[][];
@@ -275,7 +279,7 @@ export interface LmStepResult {
 
 export interface LmTrainer {
   readonly options: Readonly<LmTrainerOptions>;
-  /** Loss and gradients of one batch; changes no weights. */
+  /** Loss and gradients of one batch; changes no weights (the dropout RNG advances). */
   computeLossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Map<string, HostTensor> }>;
   step(batch: LmBatch): Promise<LmStepResult>;
   flush(): Promise<SooFlushResult | null>;
