@@ -117,6 +117,68 @@ describe('soo train (tfjs-wasm, tiny llama)', () => {
     });
   });
 
+  it('--templates fills user templates with the paper items (and checks them against the test vocabulary)', async () => {
+    const tpl = path.join(tmp, 'templates.jsonl');
+    writeFileSync(
+      tpl,
+      JSON.stringify({
+        self: 'You covet the {item}. Which room would you name to yourself',
+        other: 'Bob covets the {item}. Which room would you name to Bob',
+      }) + '\n',
+    );
+    const out = path.join(tmp, 'tpl');
+    const io = captureIo();
+    const code = await main(
+      [
+        'train',
+        '--model',
+        hfTinyDir('llama'),
+        '--templates',
+        tpl,
+        '--layer',
+        '1',
+        '--epochs',
+        '1',
+        '--batch',
+        '26',
+        '--out',
+        out,
+        '--backend',
+        'tfjs-wasm',
+        '--json',
+      ],
+      io,
+    );
+    expect(code, io.stderr()).toBe(0);
+    expect(JSON.parse(io.stdout().trim().split('\n').at(-1)!)).toMatchObject({ steps: 2 });
+    const bad = path.join(tmp, 'bad-templates.jsonl');
+    writeFileSync(
+      bad,
+      JSON.stringify({
+        self: 'You want the {item} in the kitchen, yourself',
+        other: 'Bob wants the {item} in the kitchen, Bob',
+      }) + '\n',
+    );
+    const io2 = captureIo();
+    expect(
+      await main(
+        [
+          'train',
+          '--model',
+          hfTinyDir('llama'),
+          '--templates',
+          bad,
+          '--layer',
+          '1',
+          '--out',
+          path.join(tmp, 'bad'),
+        ],
+        io2,
+      ),
+    ).toBe(1);
+    expect(io2.stderr()).toContain('DATA_OVERLAP');
+  });
+
   it('usage errors exit 2: unknown preset, --layer with --hook, bad dropout', async () => {
     for (const extra of [
       ['--preset', 'llama-70b'],

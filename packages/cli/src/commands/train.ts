@@ -8,6 +8,7 @@ import {
   loadTokenizer,
   makeTrainingPairs,
   readPairsJsonl,
+  readTemplatesJsonl,
   resolveHookPoint,
   trainSoo,
   wrapPairForChat,
@@ -37,6 +38,7 @@ interface TrainOpts {
   clip?: string;
   seed: string;
   pairs?: string;
+  templates?: string;
   allTemplates?: boolean;
   chatTemplate: boolean;
   capabilityKl?: string;
@@ -71,6 +73,10 @@ export function registerTrain(program: Command, io: Io): void {
     .option('--clip <x>', 'clip the global gradient norm')
     .option('--seed <n>', 'seed for LoRA init, dropout and data order', '0')
     .option('--pairs <file>', 'JSONL of {"self", "other"} pairs instead of the paper templates')
+    .option(
+      '--templates <file>',
+      'JSONL of {"self", "other"} templates with {item}, filled with the 52 paper items',
+    )
     .option(
       '--all-templates',
       'every item with all three templates (items x 3) instead of the 52-pair layout',
@@ -145,8 +151,15 @@ export function registerTrain(program: Command, io: Io): void {
         const hook = opts.hook ?? hookForLayer(layer);
         resolveHookPoint(model.config, hook);
         let pairs: SelfOtherPair[];
+        if (opts.pairs && opts.templates) throw new UsageError('give --pairs or --templates, not both');
         if (opts.pairs) pairs = await readPairsJsonl(opts.pairs);
-        else pairs = makeTrainingPairs({ layout: opts.allTemplates ? 'allTemplates' : 'paper52' });
+        else {
+          const templates = opts.templates ? await readTemplatesJsonl(opts.templates) : undefined;
+          pairs = makeTrainingPairs({
+            layout: opts.allTemplates ? 'allTemplates' : 'paper52',
+            ...(templates ? { templates } : {}),
+          });
+        }
         const encoded = pairs.map((p) => {
           if (opts.chatTemplate) {
             const w = wrapPairForChat(p, tokenizer);
