@@ -25,22 +25,16 @@ import {
   type SooTrainerState,
 } from '@soo/core';
 import type { Decoder } from './model.js';
+import { rightPad, type RightPadded } from './masks.js';
 import { LoraOptimizer } from './optimizer.js';
 
 /** A right-padded next-token batch. */
-export interface PaddedLmBatch {
-  /** [B][T] ids, right-padded with `padId`. */
-  ids: number[][];
-  /** [B][T] attention mask (1 real, 0 pad); null when no row is padded. */
-  mask: number[][] | null;
-  /** Real length of every row. */
-  lengths: number[];
-  tokens: number;
+export interface PaddedLmBatch extends RightPadded {
   /** [B * T] the token each position predicts (0 where it predicts nothing). */
   targets: Int32Array;
   /** [B * T] 1 where the position has a real target, else 0. */
   weights: Float32Array;
-  /** Real target positions in the batch: sum over rows of (length - 1). */
+  /** Number of real targets (the loss's denominator). */
   count: number;
 }
 
@@ -73,12 +67,8 @@ export function padLmBatch(batch: LmBatch, vocabSize: number): PaddedLmBatch {
     }
   });
   if (count === 0) invalid('no row has a next token to predict (every row needs at least 2 tokens)');
-  const padded = ids.some((r) => r.length < T);
   return {
-    ids: ids.map((r) => [...r, ...Array.from({ length: T - r.length }, () => padId)]),
-    mask: padded ? ids.map((r) => Array.from({ length: T }, (_, t) => (t < r.length ? 1 : 0))) : null,
-    lengths: ids.map((r) => r.length),
-    tokens: T,
+    ...rightPad(ids, padId),
     targets,
     weights,
     count,

@@ -54,3 +54,25 @@ export function positionIdsFromMask(mask: readonly (readonly number[])[]): numbe
     });
   });
 }
+
+/** Rows right-padded with `padId` to the longest one, with their attention mask and real lengths. */
+export interface RightPadded {
+  /** [B][T] ids. */
+  ids: number[][];
+  /** [B][T] 1 real, 0 pad; null when no row is padded. */
+  mask: number[][] | null;
+  lengths: number[];
+  tokens: number;
+}
+
+/** Right-pad unpadded rows (the layout both trainers feed the decoder). */
+export function rightPad(rows: readonly (readonly number[])[], padId: number): RightPadded {
+  const T = Math.max(...rows.map((r) => r.length));
+  const padded = rows.some((r) => r.length < T);
+  return {
+    ids: rows.map((r) => [...r, ...Array.from({ length: T - r.length }, () => padId)]),
+    mask: padded ? rows.map((r) => Array.from({ length: T }, (_, t) => (t < r.length ? 1 : 0))) : null,
+    lengths: rows.map((r) => r.length),
+    tokens: T,
+  };
+}

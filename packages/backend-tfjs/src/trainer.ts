@@ -25,15 +25,13 @@ import {
   type SooTrainerState,
 } from '@soo/core';
 import { deepestStop, type Decoder } from './model.js';
+import { rightPad, type RightPadded } from './masks.js';
 import { LoraOptimizer } from './optimizer.js';
 
 /** A padded SOO batch: rows [self_0..self_{B-1}, other_0..other_{B-1}], right-padded to one length. */
-export interface PaddedPairs {
-  ids: number[][];
-  mask: number[][] | null;
-  lengths: number[];
+export interface PaddedPairs extends RightPadded {
+  /** Pairs in the batch (rows are 2 x batch). */
   batch: number;
-  tokens: number;
 }
 
 export function padPairs(batch: SooBatch): PaddedPairs {
@@ -57,15 +55,7 @@ export function padPairs(batch: SooBatch): PaddedPairs {
         field: 'selfIds',
       });
   });
-  const T = Math.max(...rows.map((r) => r.length));
-  const padded = rows.some((r) => r.length < T);
-  return {
-    ids: rows.map((r) => [...r, ...Array.from({ length: T - r.length }, () => padId)]),
-    mask: padded ? rows.map((r) => Array.from({ length: T }, (_, t) => (t < r.length ? 1 : 0))) : null,
-    lengths: rows.map((r) => r.length),
-    batch: selfIds.length,
-    tokens: T,
-  };
+  return { ...rightPad(rows, padId), batch: selfIds.length };
 }
 
 /**

@@ -2,14 +2,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { hfTinyDir, FIXTURE_ARCHS } from '@soo/core/testing';
 import { describe, expect, it } from 'vitest';
-import { main } from './index.js';
-import { captureIo } from './testing.js';
+import { runCli } from './testing.js';
 
-async function run(args: string[]) {
-  const io = captureIo();
-  const code = await main(args, io);
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = runCli;
 
 describe('soo tokenize', () => {
   it.each(FIXTURE_ARCHS)('--chat-user --json on %s matches the reference chat ids', async (arch) => {

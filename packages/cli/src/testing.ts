@@ -12,3 +12,11 @@ export function captureIo(): Io & { stdout: () => string; stderr: () => string }
     stderr: () => err,
   };
 }
+
+/** Run `soo <args>` in-process through `main` (exit codes 0 / 1 / 2 / 130) and capture what it prints. */
+export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('./index.js');
+  const io = captureIo();
+  const code = await main(args, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}

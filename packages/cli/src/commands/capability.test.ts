@@ -4,29 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hfTinyDir } from '@soo/core/testing';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reportError } from '../errors.js';
-import { captureIo } from '../testing.js';
-import { registerCapability } from './capability.js';
+import { runCli } from '../testing.js';
 
-async function run(args: string[]) {
-  const io = captureIo();
-  const program = new Command('soo')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  registerCapability(program, io);
-  program.commands.forEach((c) =>
-    c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }),
-  );
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    code = e instanceof CommanderError ? (e.exitCode === 0 ? 0 : 2) : reportError(io, e, false);
-  }
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = runCli;
 
 const dir = hfTinyDir('llama');
 const adapter = path.join(dir, 'adapter');

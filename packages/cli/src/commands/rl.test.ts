@@ -1,31 +1,11 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_OK, EXIT_USAGE, reportError } from '../errors.js';
-import { captureIo } from '../testing.js';
-import { registerRl } from './rl.js';
+import { EXIT_USAGE } from '../errors.js';
+import { runCli } from '../testing.js';
 
-// Same exit-code logic as main() in index.ts, with only the rl commands registered.
-async function run(args: string[]) {
-  const io = captureIo();
-  const program = new Command('soo').configureOutput({
-    writeOut: (s) => io.out(s),
-    writeErr: (s) => io.err(s),
-  });
-  registerRl(program, io);
-  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
-  all(program).forEach((c) => c.exitOverride());
-  let code: number;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = EXIT_OK;
-  } catch (e) {
-    code = e instanceof CommanderError ? (e.exitCode === 0 ? EXIT_OK : EXIT_USAGE) : reportError(io, e, true);
-  }
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = runCli;
 
 // Tiny budgets: a few episodes, batch 64, an update round every 25 steps (seconds, not the paper's hour).
 const TINY = ['--batch-size', '64', '--update-every', '25'];
