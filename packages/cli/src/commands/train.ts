@@ -3,15 +3,15 @@ import {
   type Pooling,
   type SelfOtherPair,
   TRAIN_PRESETS,
-  type TrainPreset,
-  hookForLayer,
+  type TrainOverrides,
+  encodePairs,
   loadTokenizer,
   makeTrainingPairs,
   readPairsJsonl,
   readTemplatesJsonl,
-  resolveHookPoint,
+  resolveTrainSettings,
   trainSoo,
-  wrapPairForChat,
+  trainingPadId,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
@@ -99,39 +99,47 @@ export function registerTrain(program: Command, io: Io): void {
       '\nExamples:\n  soo train --model ./Mistral-7B-Instruct-v0.2 --preset mistral-7b-paper --out runs/soo-seed276 --seed 276\n  soo train --model packages/core/assets/tiny-llama --layer 2 --epochs 2 --lr 1e-3 --out /tmp/tiny-soo',
     )
     .action(async (opts: TrainOpts) => {
-      let preset: TrainPreset | undefined;
-      if (opts.preset !== undefined) {
-        preset = TRAIN_PRESETS[opts.preset];
-        if (!preset)
-          throw new UsageError(
-            `--preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${opts.preset}"`,
-          );
+      if (opts.preset !== undefined && !TRAIN_PRESETS[opts.preset]) {
+        throw new UsageError(
+          `--preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${opts.preset}"`,
+        );
       }
       if (opts.layer !== undefined && opts.hook !== undefined)
         throw new UsageError('give --layer or --hook, not both');
-      const pooling = (opts.pooling ?? preset?.pooling ?? 'last') as Pooling;
-      if (!POOLINGS.includes(pooling))
-        throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${pooling}"`);
+      if (opts.pooling !== undefined && !(POOLINGS as readonly string[]).includes(opts.pooling)) {
+        throw new UsageError(`--pooling: expected one of ${POOLINGS.join(', ')}, got "${opts.pooling}"`);
+      }
       const num = (
         flag: string,
         v: string | undefined,
-        dflt: number,
         o: { integer?: boolean; min?: number } = {},
-      ): number => (v === undefined ? dflt : parseNumber(flag, v, o));
-      const r = num('--r', opts.r, preset?.r ?? 8, { integer: true, min: 1 });
-      const alpha = num('--alpha', opts.alpha, preset?.alpha ?? 32, { min: 0 });
-      const dropout = num('--dropout', opts.dropout, preset?.dropout ?? 0, { min: 0 });
-      if (dropout >= 1) throw new UsageError(`--dropout: expected a value in [0, 1), got ${dropout}`);
-      const lr = num('--lr', opts.lr, preset?.lr ?? 1e-4, { min: 0 });
-      const epochs = num('--epochs', opts.epochs, preset?.epochs ?? 15, { integer: true, min: 1 });
-      const batch = num('--batch', opts.batch, preset?.batch ?? 4, { integer: true, min: 1 });
+      ): number | undefined => (v === undefined ? undefined : parseNumber(flag, v, o));
+      const overrides: TrainOverrides = {
+        ...(opts.preset !== undefined ? { preset: opts.preset } : {}),
+        ...(opts.hook !== undefined ? { hook: opts.hook } : {}),
+        ...(opts.pooling !== undefined ? { pooling: opts.pooling as Pooling } : {}),
+        ...(opts.targets ? { targets: parseList(opts.targets) } : {}),
+      };
+      for (const [key, flag, value, o] of [
+        ['layer', '--layer', opts.layer, { integer: true, min: 0 }],
+        ['r', '--r', opts.r, { integer: true, min: 1 }],
+        ['alpha', '--alpha', opts.alpha, { min: 0 }],
+        ['dropout', '--dropout', opts.dropout, { min: 0 }],
+        ['lr', '--lr', opts.lr, { min: 0 }],
+        ['epochs', '--epochs', opts.epochs, { integer: true, min: 1 }],
+        ['batch', '--batch', opts.batch, { integer: true, min: 1 }],
+      ] as const) {
+        const v = num(flag, value, o);
+        if (v !== undefined) (overrides as Record<string, unknown>)[key] = v;
+      }
+      if ((overrides.dropout ?? 0) >= 1)
+        throw new UsageError(`--dropout: expected a value in [0, 1), got ${overrides.dropout}`);
       const gradAccum = parseNumber('--grad-accum', opts.gradAccum, { integer: true, min: 1 });
       const seed = parseNumber('--seed', opts.seed, { integer: true });
       const weightDecay = parseNumber('--weight-decay', opts.weightDecay, { min: 0 });
       const clip = opts.clip === undefined ? null : parseNumber('--clip', opts.clip, { min: 0 });
       const capabilityKl =
         opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
-      const targets = opts.targets ? parseList(opts.targets) : (preset?.targets ?? ['q_proj', 'v_proj']);
 
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
@@ -144,12 +152,8 @@ export function registerTrain(program: Command, io: Io): void {
       };
       process.on('SIGINT', onSigint);
       try {
-        const layer =
-          opts.layer !== undefined
-            ? parseNumber('--layer', opts.layer, { integer: true, min: 0 })
-            : (preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
-        const hook = opts.hook ?? hookForLayer(layer);
-        resolveHookPoint(model.config, hook);
+        const settings = resolveTrainSettings(overrides, model.config);
+        const { hook } = settings;
         let pairs: SelfOtherPair[];
         if (opts.pairs && opts.templates) throw new UsageError('give --pairs or --templates, not both');
         if (opts.pairs) pairs = await readPairsJsonl(opts.pairs);
@@ -160,15 +164,10 @@ export function registerTrain(program: Command, io: Io): void {
             ...(templates ? { templates } : {}),
           });
         }
-        const encoded = pairs.map((p) => {
-          if (opts.chatTemplate) {
-            const w = wrapPairForChat(p, tokenizer);
-            return { selfIds: w.self.ids, otherIds: w.other.ids };
-          }
-          return { selfIds: tokenizer.encode(p.self).ids, otherIds: tokenizer.encode(p.other).ids };
-        });
-        const padId =
-          model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0;
+        const encoded = encodePairs(pairs, tokenizer, { chatTemplate: opts.chatTemplate });
+        const padId = trainingPadId(model.config, tokenizer);
+        const batch = settings.batch;
+        const epochs = settings.epochs;
         const stepsPerEpoch = Math.ceil(Math.ceil(encoded.length / batch) / gradAccum);
         const progress = createProgress(io, {
           label: 'train',
@@ -180,9 +179,9 @@ export function registerTrain(program: Command, io: Io): void {
           pairs: encoded,
           padId,
           hook,
-          pooling,
-          lora: { r, alpha, dropout, targets },
-          lr,
+          pooling: settings.pooling,
+          lora: settings.lora,
+          lr: settings.lr,
           weightDecay,
           clipGradNorm: clip,
           capabilityKl,
@@ -195,7 +194,7 @@ export function registerTrain(program: Command, io: Io): void {
           signal: controller.signal,
           describe: {
             model: opts.model,
-            preset: preset?.name ?? null,
+            preset: settings.preset?.name ?? null,
             pairsFile: opts.pairs ?? null,
             chatTemplate: opts.chatTemplate,
           },

@@ -316,3 +316,21 @@ export function wrapPairForChat(pair: SelfOtherPair, tokenizer: ChatUserEncoder)
   const o = tokenizer.encodeChatUser(pair.other, { addGenerationPrompt: true });
   return { self: { text: s.text, ids: s.ids }, other: { text: o.text, ids: o.ids } };
 }
+
+/**
+ * Encode pairs for training: each prompt as a chat user turn (the default, method.md s1) or, with
+ * `chatTemplate: false`, as plain text with the tokenizer's special tokens.
+ */
+export function encodePairs(
+  pairs: readonly SelfOtherPair[],
+  tokenizer: Pick<SooTokenizer, 'encodeChatUser' | 'encode'>,
+  options: { chatTemplate?: boolean } = {},
+): Array<{ selfIds: number[]; otherIds: number[] }> {
+  return pairs.map((p) => {
+    if (options.chatTemplate ?? true) {
+      const w = wrapPairForChat(p, tokenizer);
+      return { selfIds: w.self.ids, otherIds: w.other.ids };
+    }
+    return { selfIds: tokenizer.encode(p.self).ids, otherIds: tokenizer.encode(p.other).ids };
+  });
+}

@@ -13,16 +13,15 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Backend, BackendModel } from '../backend.js';
-import { latentProbePairs, makeTrainingPairs, readPairsJsonl, wrapPairForChat } from '../data/pairs.js';
+import { encodePairs, latentProbePairs, makeTrainingPairs, readPairsJsonl } from '../data/pairs.js';
 import { FormatError } from '../errors.js';
 import { measureCapability, readCapabilityTexts, writeCapability } from '../eval/capability.js';
 import { runEvaluation, writeEvaluation } from '../eval/evaluate.js';
 import { measureLatentSoo, writeLatent } from '../eval/latent.js';
 import { writeFileAtomic } from '../fs.js';
-import { resolveHookPoint } from '../hooks.js';
 import { loadTokenizer } from '../tokenizer.js';
 import { trainSoo } from '../train/loop.js';
-import { TRAIN_PRESETS, hookForLayer } from '../train/presets.js';
+import { resolveTrainSettings, trainingPadId } from '../train/presets.js';
 import type { RunSpec } from './config.js';
 
 export interface RunSummary {
@@ -74,36 +73,25 @@ export async function executeRun(
     if (spec.arm !== 'none') {
       events.onPhase?.('train');
       const t = exp.train;
-      const preset = t.preset ? TRAIN_PRESETS[t.preset] : undefined;
-      const hook =
-        t.hook ?? hookForLayer(t.layer ?? preset?.layer ?? Math.floor(model.config.numLayers * 0.6));
-      resolveHookPoint(model.config, hook);
+      const settings = resolveTrainSettings(t, model.config);
       const pairs = t.pairs
         ? await readPairsJsonl(t.pairs)
         : makeTrainingPairs({ layout: t.allTemplates ? 'allTemplates' : 'paper52' });
-      const encoded = pairs.map((p) => {
-        const w = wrapPairForChat(p, tokenizer);
-        return { selfIds: w.self.ids, otherIds: w.other.ids };
-      });
+      const encoded = encodePairs(pairs, tokenizer);
       const tt = performance.now();
       const res = await trainSoo({
         model,
         objective: spec.arm === 'soo' ? 'soo' : 'exposure',
         pairs: encoded,
-        padId: model.config.padTokenId ?? tokenizer.specialId('pad') ?? model.config.eosTokenIds[0] ?? 0,
-        hook,
-        pooling: t.pooling ?? preset?.pooling ?? 'last',
-        lora: {
-          r: t.r ?? preset?.r ?? 8,
-          alpha: t.alpha ?? preset?.alpha ?? 32,
-          dropout: t.dropout ?? preset?.dropout ?? 0,
-          targets: t.targets ?? preset?.targets ?? ['q_proj', 'v_proj'],
-        },
-        lr: t.lr ?? preset?.lr ?? 1e-4,
+        padId: trainingPadId(model.config, tokenizer),
+        hook: settings.hook,
+        pooling: settings.pooling,
+        lora: settings.lora,
+        lr: settings.lr,
         weightDecay: t.weightDecay ?? 0,
         capabilityKl: spec.arm === 'soo' ? (t.capabilityKl ?? 0) : 0,
-        epochs: t.epochs ?? preset?.epochs ?? 15,
-        batchSize: t.batch ?? preset?.batch ?? 4,
+        epochs: settings.epochs,
+        batchSize: settings.batch,
         gradAccum: t.gradAccum ?? 1,
         seed: spec.seed,
         outDir: path.join(runDir, 'adapter'),

@@ -261,6 +261,17 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     });
   });
 
+  it('a corrupt checkpoint on --resume is a DATA_INVALID error naming the file', async () => {
+    const out = tmp();
+    await trainSoo({ ...asArgs(new FakeModel()), epochs: 1, outDir: out });
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(path.join(out, 'checkpoint', 'state.json'), '{"version": 1, "step":');
+    await expect(trainSoo({ ...asArgs(new FakeModel()), outDir: out, resume: true })).rejects.toMatchObject({
+      code: 'DATA_INVALID',
+      message: expect.stringContaining(path.join(out, 'checkpoint', 'state.json')),
+    });
+  });
+
   it('epoch order depends only on seed and epoch', () => {
     expect(epochOrder(10, 7, 1)).toEqual(epochOrder(10, 7, 1));
     expect(epochOrder(10, 7, 1)).not.toEqual(epochOrder(10, 7, 2));

@@ -21,7 +21,7 @@ import type {
   SooTrainerState,
 } from '../backend.js';
 import { readAdapter } from '../adapter.js';
-import { InvalidArgumentError, NumericsError, SooError } from '../errors.js';
+import { FormatError, InvalidArgumentError, NumericsError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { linePlot } from '../report/svg.js';
 import { Rng, type Seed } from '../rng.js';
@@ -173,7 +173,7 @@ function parseTrainerState(json: unknown, file: string): SooTrainerState {
     'moments'
   >;
   if (!o || !Array.isArray(o.moments))
-    throw new SooError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
+    throw new FormatError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
   return {
     ...o,
     moments: new Map(
@@ -183,6 +183,18 @@ function parseTrainerState(json: unknown, file: string): SooTrainerState {
       ]),
     ),
   };
+}
+
+async function readCheckpointJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8')) as unknown;
+  } catch (e) {
+    throw new FormatError(
+      'DATA_INVALID',
+      `${file}: unreadable checkpoint (${(e as Error).message}); delete the checkpoint folder to start over`,
+      { file, cause: e },
+    );
+  }
 }
 
 function lossCurve(losses: readonly number[], objective: TrainObjective): string {
@@ -245,7 +257,14 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
   let trainer: LoopTrainer;
   if (o.resume && existsSync(path.join(ckptDir, 'state.json'))) {
     const stFile = path.join(ckptDir, 'state.json');
-    state = JSON.parse(await fsp.readFile(stFile, 'utf8')) as LoopState;
+    state = (await readCheckpointJson(stFile)) as LoopState;
+    if (state.version !== 1 || !Number.isInteger(state.step) || !Array.isArray(state.losses)) {
+      throw new FormatError(
+        'DATA_INVALID',
+        `${stFile}: not a soo loop state (expected version 1 with "step" and "losses")`,
+        { file: stFile },
+      );
+    }
     const adapter = await readAdapter(ckptDir);
     await o.model.attachLora({
       r: o.lora.r,
@@ -258,7 +277,7 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
     await o.model.setAdapterTensors(adapter.tensors);
     trainer = makeTrainer();
     const tsFile = path.join(ckptDir, 'trainer_state.json');
-    trainer.importState(parseTrainerState(JSON.parse(await fsp.readFile(tsFile, 'utf8')), tsFile));
+    trainer.importState(parseTrainerState(await readCheckpointJson(tsFile), tsFile));
     resumedFrom = state.step;
     // The log keeps exactly the steps the checkpoint has seen.
     const kept = existsSync(logFile)

@@ -2,8 +2,13 @@
  * The paper's hyper-parameters (method.md section 1) as named presets. Every field can be overridden by a
  * flag; `--preset` only fills defaults.
  */
+import type { DecoderConfig } from '../config-types.js';
 import type { SuffixPreset } from '../data/scenarios.js';
+import { InvalidArgumentError } from '../errors.js';
+import { resolveHookPoint } from '../hooks.js';
+import type { SooTokenizer } from '../tokenizer.js';
 import type { Pooling } from '../soo.js';
+import type { LoraSettings } from './loop.js';
 
 export interface TrainPreset {
   name: string;
@@ -83,4 +88,81 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
 
 export function hookForLayer(layer: number): string {
   return `model.layers.${layer}.self_attn.o_proj`;
+}
+
+/** Defaults when neither a preset nor an override gives a value (Mistral-like LoRA, the paper's lr). */
+export const TRAIN_DEFAULTS = {
+  r: 8,
+  alpha: 32,
+  dropout: 0,
+  targets: ['q_proj', 'v_proj'],
+  lr: 1e-4,
+  epochs: 15,
+  batch: 4,
+  pooling: 'last' as Pooling,
+  /** Hook depth without a preset or layer: this share of the layers. */
+  layerFraction: 0.6,
+};
+
+/** Explicit settings (flags, experiment.json) that win over the preset, which wins over TRAIN_DEFAULTS. */
+export interface TrainOverrides {
+  preset?: string;
+  layer?: number;
+  hook?: string;
+  pooling?: Pooling;
+  r?: number;
+  alpha?: number;
+  dropout?: number;
+  targets?: string[];
+  lr?: number;
+  epochs?: number;
+  batch?: number;
+}
+
+export interface ResolvedTrainSettings {
+  preset: TrainPreset | null;
+  hook: string;
+  pooling: Pooling;
+  lora: LoraSettings;
+  lr: number;
+  epochs: number;
+  batch: number;
+}
+
+/** Overrides, then the preset, then TRAIN_DEFAULTS; the hook is checked against the model. */
+export function resolveTrainSettings(o: TrainOverrides, config: DecoderConfig): ResolvedTrainSettings {
+  let preset: TrainPreset | null = null;
+  if (o.preset !== undefined) {
+    preset = TRAIN_PRESETS[o.preset] ?? null;
+    if (!preset) {
+      throw new InvalidArgumentError(
+        'INVALID_ARGUMENT',
+        `preset: expected one of ${Object.keys(TRAIN_PRESETS).join(', ')}, got "${o.preset}"`,
+        { field: 'preset' },
+      );
+    }
+  }
+  const d = TRAIN_DEFAULTS;
+  const hook =
+    o.hook ?? hookForLayer(o.layer ?? preset?.layer ?? Math.floor(config.numLayers * d.layerFraction));
+  resolveHookPoint(config, hook);
+  return {
+    preset,
+    hook,
+    pooling: o.pooling ?? preset?.pooling ?? d.pooling,
+    lora: {
+      r: o.r ?? preset?.r ?? d.r,
+      alpha: o.alpha ?? preset?.alpha ?? d.alpha,
+      dropout: o.dropout ?? preset?.dropout ?? d.dropout,
+      targets: o.targets ?? preset?.targets ?? d.targets,
+    },
+    lr: o.lr ?? preset?.lr ?? d.lr,
+    epochs: o.epochs ?? preset?.epochs ?? d.epochs,
+    batch: o.batch ?? preset?.batch ?? d.batch,
+  };
+}
+
+/** The pad id training right-pads with: the config's, else the tokenizer's pad token, else the first eos, else 0. */
+export function trainingPadId(config: DecoderConfig, tokenizer: Pick<SooTokenizer, 'specialId'>): number {
+  return config.padTokenId ?? tokenizer.specialId('pad') ?? config.eosTokenIds[0] ?? 0;
 }
