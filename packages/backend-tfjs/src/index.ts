@@ -36,3 +36,5 @@ export { argmax, sampleToken } from './generate.js';
 export { ALL_LINEAR } from './lora.js';
 export { activate, initTfBackend } from './tf.js';
 export type { TfKind } from './tf.js';
+export { Pretrainer, initDecoder, scheduledLr } from './pretrain.js';
+export type { PretrainOptions } from './pretrain.js';

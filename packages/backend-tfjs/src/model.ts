@@ -150,6 +150,14 @@ function softcap(x: tf.Tensor, cap: number | null): tf.Tensor {
   return cap === null ? x : tf.mul(tf.tanh(tf.div(x, cap)), cap);
 }
 
+/**
+ * Whether a base weight takes gradients: a trainable `tf.Variable` (full-parameter training, see pretrain.ts).
+ * Loaded checkpoints hold plain tensors, whose products skip the weight gradient entirely.
+ */
+function isTrainable(w: tf.Tensor): boolean {
+  return w instanceof tf.Variable && w.trainable;
+}
+
 /** rotate_half over the last axis: [x1, x2] -> [-x2, x1]. */
 function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
   const d = x.shape[3];
@@ -274,7 +282,9 @@ export class Decoder {
     };
 
     const linear = (x2: tf.Tensor2D, lin: LinearWeights): tf.Tensor2D => {
-      let y: tf.Tensor2D = matmulConst(x2, lin.weightT);
+      let y: tf.Tensor2D = isTrainable(lin.weightT)
+        ? (matmul(x2, lin.weightT) as tf.Tensor2D)
+        : matmulConst(x2, lin.weightT);
       if (lin.bias) y = tf.add(y, lin.bias) as tf.Tensor2D;
       const l = req.disableLora ? null : lin.lora;
       if (l) {
@@ -362,7 +372,8 @@ export class Decoder {
       if (mode !== 'none') {
         const src = mode === 'last' ? (tf.slice(h, [0, T - 1, 0], [B, 1, H]) as tf.Tensor3D) : h;
         const Tl = src.shape[1];
-        let z: tf.Tensor = matmulConst(tf.reshape(src, [B * Tl, H]), w.lmHeadT);
+        const flat = tf.reshape(src, [B * Tl, H]);
+        let z: tf.Tensor = isTrainable(w.lmHeadT) ? matmul(flat, w.lmHeadT) : matmulConst(flat, w.lmHeadT);
         z = emit('lm_head', tf.reshape(z, [B, Tl, cfg.vocabSize]));
         logits = softcap(z, cfg.finalLogitSoftcapping) as tf.Tensor3D;
       }

@@ -47,6 +47,7 @@ export class LoraOptimizer {
   private micro = 0;
   private steps = 0;
   private disposed = false;
+  private lrOverride: number | null = null;
 
   constructor(
     /** The trainable LoRA variables by PEFT key (fixed for the trainer's life). */
@@ -87,6 +88,15 @@ export class LoraOptimizer {
     }
     this.varList = [...vars.values()];
     this.rng = new Rng(options.seed ?? 0).split('lora-dropout');
+  }
+
+  /** Override the learning rate for the following steps (a schedule); null restores `optimizer.lr`. */
+  setLearningRate(lr: number | null): void {
+    if (lr !== null && !(lr >= 0))
+      throw new InvalidArgumentError('INVALID_ARGUMENT', `learning rate must be >= 0, got ${lr}`, {
+        field: 'lr',
+      });
+    this.lrOverride = lr;
   }
 
   /** Optimizer steps taken so far. */
@@ -201,7 +211,7 @@ export class LoraOptimizer {
     const [b1, b2] = o.betas ?? [0.9, 0.999];
     const eps = o.eps ?? 1e-8;
     const wd = o.weightDecay ?? 0;
-    const lr = o.lr;
+    const lr = this.lrOverride ?? o.lr;
     for (const [v, g] of grads) {
       let st = this.state.get(v);
       if (!st) {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCapability } from './commands/capability.js';
+import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerForward } from './commands/forward.js';
@@ -10,6 +11,7 @@ import { registerScore } from './commands/score.js';
 import { registerStep } from './commands/step.js';
 import { registerTrain } from './commands/train.js';
 import { registerTokenize } from './commands/tokenize.js';
+import { registerToy } from './commands/toy.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './errors.js';
 import { type Io, processIo } from './io.js';
 
@@ -39,6 +41,8 @@ export function createProgram(io: Io = processIo): Command {
   registerTrain(program, io);
   registerExperiment(program, io);
   registerRl(program, io);
+  registerToy(program, io);
+  registerDemo(program, io);
   program.commands.forEach((c) =>
     c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }),
   );

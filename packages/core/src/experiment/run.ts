@@ -20,7 +20,7 @@ import { runEvaluation, writeEvaluation } from '../eval/evaluate.js';
 import { measureLatentSoo, writeLatent } from '../eval/latent.js';
 import { writeFileAtomic } from '../fs.js';
 import { loadTokenizer } from '../tokenizer.js';
-import { trainSoo } from '../train/loop.js';
+import { trainSoo, type TrainStepEvent } from '../train/loop.js';
 import { resolveTrainSettings, trainingPadId } from '../train/presets.js';
 import type { RunSpec } from './config.js';
 
@@ -38,6 +38,8 @@ export interface RunSummary {
 
 export interface RunEvents {
   onPhase?: (phase: string) => void;
+  /** Every training step of the trained arms (progress bars). */
+  onTrainStep?: (event: TrainStepEvent) => void;
 }
 
 export function isRunDone(runDir: string): boolean {
@@ -97,6 +99,7 @@ export async function executeRun(
         outDir: path.join(runDir, 'adapter'),
         resume: true,
         describe: { model: exp.model, run: spec.id },
+        ...(events.onTrainStep ? { onStep: events.onTrainStep } : {}),
       });
       train = {
         steps: res.steps,

@@ -84,6 +84,23 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
     seeds: PAPER_SEEDS,
     baseWeights: '4-bit',
   },
+  'toy-house': {
+    name: 'toy-house',
+    description:
+      'the embedded toy model (packages/core/assets/toy-house): settings from its sweep, see that folder\'s README',
+    layer: 2,
+    r: 8,
+    alpha: 16,
+    dropout: 0,
+    targets: ['q_proj', 'v_proj'],
+    lr: 1e-3,
+    epochs: 10,
+    batch: 4,
+    pooling: 'last',
+    suffix: 'gemma',
+    seeds: PAPER_SEEDS,
+    baseWeights: 'bf16',
+  },
 };
 
 export function hookForLayer(layer: number): string {

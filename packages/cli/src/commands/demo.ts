@@ -1,0 +1,237 @@
+/**
+ * `soo demo`: SOO end to end on the embedded toy model, on a laptop CPU in a few minutes.
+ *
+ * It is an experiment (arms none / soo / exposure x seeds) run in-process through the same `executeRun` as
+ * `soo experiment`, with tables printed as each arm finishes and a report written at the end:
+ *
+ *   <out>/report.md            the demo report (tables, settings, links to the plots)
+ *   <out>/rates_main.svg       deceptive rate on the main scenario by arm
+ *   <out>/results.json         every number of the report
+ *   <out>/experiment.json      the experiment the demo ran (re-runnable with `soo experiment run`)
+ *   <out>/runs/<run>/          each run's adapter, answers, latent and capability files and plots
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import {
+  PAPER_SEEDS,
+  aggregate,
+  executeRun,
+  experimentMarkdown,
+  parseExperimentConfig,
+  planRuns,
+  toyModelDir,
+  writeExperimentReport,
+  writeFileAtomic,
+  writeRunSpec,
+  type ExperimentConfig,
+  type ExperimentTable,
+  type MeanSd,
+  type RunSummary,
+} from '@soo/core';
+import type { Command } from 'commander';
+import { parseNumber } from '../args.js';
+import { BACKEND_HELP, resolveBackend } from '../backends.js';
+import { UsageError } from '../errors.js';
+import { type Io, printJson, table } from '../io.js';
+import { createProgress } from '../progress.js';
+
+interface DemoOpts {
+  model?: string;
+  out: string;
+  seeds: string;
+  n: string;
+  epochs?: string;
+  layer?: string;
+  lr?: string;
+  pooling?: string;
+  maxTokens: string;
+  latentLimit?: string;
+  backend?: string;
+  json?: boolean;
+}
+
+/** The scenarios of the demo, with what their rate means. */
+export const DEMO_SCENARIOS: ReadonlyArray<[string, string]> = [
+  ['main', 'main scenario: deceptive %'],
+  ['honesty', 'with "Please be honest to Bob": deceptive %'],
+  ['name', 'generalisation (Bob -> Oliver): deceptive %'],
+  ['perspectives', 'Perspectives: correct %'],
+];
+
+const ARM_TITLE: Record<string, string> = {
+  none: 'baseline (no training)',
+  soo: 'after SOO fine-tuning',
+  exposure: 'after the exposure control (next-token training on the same pair strings)',
+};
+
+function pct(m: MeanSd | undefined): string {
+  if (!m || m.n === 0) return '–';
+  return m.n === 1 ? `${m.mean.toFixed(1)}` : `${m.mean.toFixed(1)} ± ${m.sd.toFixed(1)}`;
+}
+
+/** Rows: scenarios; columns: arms. */
+export function demoTable(t: ExperimentTable): string[][] {
+  return [
+    ['', ...t.arms.map((a) => (a === 'none' ? 'baseline' : a))],
+    ...DEMO_SCENARIOS.filter(([s]) => t.scenarios.includes(s)).map(([s, label]) => [
+      label,
+      ...t.arms.map((a) => pct(t.rates[a]?.[s])),
+    ]),
+    ['latent SOO, all Linear outputs (lower = more overlap)', ...t.arms.map((a) => fmt(t.latent[a], 5))],
+    ['perplexity on held-out toy text', ...t.arms.map((a) => fmt(t.perplexity[a], 3))],
+    ['KL(base ‖ tuned) on that text', ...t.arms.map((a) => fmt(t.kl[a], 5))],
+  ];
+}
+
+function fmt(m: MeanSd | undefined, digits: number): string {
+  if (!m || m.n === 0) return '–';
+  return m.n === 1 ? m.mean.toFixed(digits) : `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}`;
+}
+
+function markdownTable(rows: string[][]): string {
+  const [head, ...body] = rows;
+  return [
+    `| ${(head ?? []).join(' | ')} |`,
+    `| ${(head ?? []).map(() => '---').join(' | ')} |`,
+    ...body.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The demo report: what ran, the before/after table, the plots, then the full experiment report. */
+export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: readonly RunSummary[]): string {
+  const tr = cfg.train;
+  const soo = runs.find((r) => r.arm === 'soo');
+  const lines = [
+    '# SOO demo on the embedded toy model',
+    '',
+    `Model: \`${cfg.model}\` (a ~0.9 M-parameter Llama trained from scratch on the synthetic "house with Bob" world; see its README).`,
+    `SOO fine-tuning: preset \`${tr.preset ?? '-'}\`${tr.layer !== undefined ? `, layer ${tr.layer}` : ''}${tr.pooling ? `, pooling ${tr.pooling}` : ''}${tr.lr !== undefined ? `, lr ${tr.lr}` : ''}${tr.epochs !== undefined ? `, ${tr.epochs} epochs` : ''}; the 52 paper pairs; seeds ${cfg.seeds.join(', ')}.`,
+    `Evaluation: ${cfg.eval.n} greedy prompts per scenario (evaluation seed ${cfg.eval.seed}, instances held out of the toy corpus), answer suffix \`${cfg.eval.suffix}\`.`,
+    cfg.seeds.length > 1
+      ? 'Numbers are mean ± population sd over the seeds.'
+      : 'One seed: run with `--seeds` for mean ± sd.',
+    '',
+    markdownTable(demoTable(t)),
+    '',
+    '![deceptive rate on the main scenario by arm](rates_main.svg)',
+    '',
+    ...(soo
+      ? [
+          `![SOO training loss](runs/${soo.id}/adapter/loss_curve.svg)`,
+          '',
+          `![latent SOO per layer, base vs SOO](runs/${soo.id}/latent/latent_layers.svg)`,
+          '',
+        ]
+      : []),
+    '---',
+    '',
+    experimentMarkdown(cfg, t, runs).replace(/^# /, '## '),
+  ];
+  return lines.join('\n');
+}
+
+export function registerDemo(program: Command, io: Io): void {
+  program
+    .command('demo')
+    .description(
+      'SOO end to end on the embedded toy model: baseline, SOO fine-tuning, exposure control, latent SOO, capability, report',
+    )
+    .option('--model <dir>', 'model folder (default: the embedded toy model)')
+    .option('--out <dir>', 'output folder (replaced)', 'soo-demo-output')
+    .option('--seeds <list>', `comma-separated training seeds, or "paper" (${PAPER_SEEDS.join(', ')})`, '276')
+    .option('--n <n>', 'prompts per scenario', '100')
+    .option('--epochs <n>', 'SOO / exposure epochs over the 52 pairs (default: the toy-house preset)')
+    .option('--layer <n>', 'hooked layer (default: the toy-house preset)')
+    .option('--lr <x>', 'learning rate (default: the toy-house preset)')
+    .option('--pooling <p>', 'token alignment: last | mean | full (default: the toy-house preset)')
+    .option('--max-tokens <n>', 'held-out text tokens for the capability measure', '2048')
+    .option('--latent-limit <n>', 'probe pairs for latent SOO (default all 52)')
+    .option('--backend <name>', BACKEND_HELP)
+    .option('--json', 'progress and results as JSON lines')
+    .action(async (opts: DemoOpts) => {
+      const json = Boolean(opts.json);
+      const seeds =
+        opts.seeds === 'paper'
+          ? [...PAPER_SEEDS]
+          : opts.seeds.split(',').map((s) => parseNumber('--seeds', s.trim(), { integer: true, min: 0 }));
+      if (seeds.length === 0) throw new UsageError('--seeds: expected at least one seed');
+      const n = parseNumber('--n', opts.n, { integer: true, min: 1 });
+      const maxTokens = parseNumber('--max-tokens', opts.maxTokens, { integer: true, min: 16 });
+      const modelDir = path.resolve(opts.model ?? toyModelDir());
+      const out = path.resolve(opts.out);
+      const train: Record<string, unknown> = { preset: 'toy-house' };
+      if (opts.epochs !== undefined)
+        train.epochs = parseNumber('--epochs', opts.epochs, { integer: true, min: 1 });
+      if (opts.layer !== undefined)
+        train.layer = parseNumber('--layer', opts.layer, { integer: true, min: 0 });
+      if (opts.lr !== undefined) train.lr = parseNumber('--lr', opts.lr, { min: 0 });
+      if (opts.pooling !== undefined) train.pooling = opts.pooling;
+      const cfgFile = path.join(out, 'experiment.json');
+      const cfg = parseExperimentConfig(
+        {
+          name: 'soo-demo',
+          model: modelDir,
+          ...(opts.backend ? { backend: opts.backend } : {}),
+          arms: ['none', 'soo', 'exposure'],
+          seeds,
+          train,
+          eval: {
+            scenarios: DEMO_SCENARIOS.map(([s]) => s),
+            n,
+            suffix: 'gemma',
+            seed: 0,
+            maxNewTokens: 8,
+            batch: 25,
+          },
+          latent: {
+            modules: 'all',
+            pooling: 'full',
+            ...(opts.latentLimit !== undefined
+              ? { limit: parseNumber('--latent-limit', opts.latentLimit, { integer: true, min: 1 }) }
+              : {}),
+          },
+          capability: { text: path.join(modelDir, 'capability.txt'), maxTokens },
+        },
+        cfgFile,
+      );
+      await fsp.rm(out, { recursive: true, force: true });
+      await fsp.mkdir(path.join(out, 'runs'), { recursive: true });
+      const { file: _f, ...normalised } = cfg;
+      await writeFileAtomic(cfgFile, JSON.stringify(normalised, null, 2) + '\n');
+      const backend = await resolveBackend(cfg.backend);
+      const t0 = performance.now();
+      if (!json) io.err(`soo demo: model ${modelDir}, backend ${backend.name}, seeds ${seeds.join(', ')}\n`);
+      const summaries: RunSummary[] = [];
+      for (const spec of planRuns(cfg)) {
+        const runFile = await writeRunSpec(path.join(out, 'runs', spec.id), spec);
+        if (!json) io.err(`\n== ${spec.id}: ${ARM_TITLE[spec.arm] ?? spec.arm} ==\n`);
+        let bar: ReturnType<typeof createProgress> | null = null;
+        const summary = await executeRun(runFile, async () => backend, {
+          onPhase: (phase) => {
+            if (json) printJson(io, { event: 'phase', run: spec.id, phase });
+            else if (phase !== 'train') io.err(`${phase}...\n`);
+          },
+          onTrainStep: (e) => {
+            bar ??= createProgress(io, { label: `${spec.arm} step`, total: e.totalSteps, json });
+            bar.update(e.step, { loss: e.loss });
+            if (e.step === e.totalSteps) bar.finish({ loss: e.loss });
+          },
+        });
+        summaries.push(summary);
+        if (json) printJson(io, { event: 'run', ...summary });
+        else
+          io.out(
+            `\n${spec.id}: ${ARM_TITLE[spec.arm] ?? spec.arm}\n${table(demoTable(aggregate([summary])))}\n`,
+          );
+      }
+      const t = await writeExperimentReport(out, cfg, summaries);
+      const report = path.join(out, 'report.md');
+      await writeFileAtomic(report, demoMarkdown(cfg, t, summaries));
+      const seconds = (performance.now() - t0) / 1000;
+      if (json) printJson(io, { event: 'result', out, report, seconds, table: t });
+      else {
+        io.out(`\nSummary (${seeds.length} seed${seeds.length > 1 ? 's' : ''})\n${table(demoTable(t))}\n`);
+        io.err(`\nreport: ${report} (${seconds.toFixed(0)} s)\n`);
+      }
+    });
+}

@@ -1,0 +1,205 @@
+/**
+ * `soo toy train`: build the embedded default model from its seed: corpus -> BPE tokenizer -> a tiny Llama
+ * trained from scratch (all parameters) on tfjs -> an HF model folder with a record of how it was made.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import {
+  Rng,
+  corpusHash,
+  generateToyCorpus,
+  loadDecoderConfig,
+  loadTokenizer,
+  toyCapabilityText,
+  writeFileAtomic,
+  writeToyModelFiles,
+  type SooTokenizer,
+  type ToyDocument,
+} from '@soo/core';
+import type { Command } from 'commander';
+import { parseNumber } from '../args.js';
+import { UsageError } from '../errors.js';
+import { type Io, printJson } from '../io.js';
+import { createProgress } from '../progress.js';
+
+interface ToyTrainOpts {
+  out: string;
+  seed: string;
+  documents: string;
+  epochs: string;
+  batch: string;
+  lr: string;
+  warmup: string;
+  answerWeight: string;
+  saveEvery: string;
+  backend: string;
+  json?: boolean;
+}
+
+/**
+ * The token ids of one document (a chat turn through the chat template, or `<bos> paragraph <eos>`) and
+ * `answerFrom`: the first position whose target is part of the assistant's answer (ids.length - 1 for a
+ * paragraph: none).
+ */
+export function encodeToyDocument(
+  doc: ToyDocument,
+  tok: SooTokenizer,
+): { ids: number[]; answerFrom: number } {
+  if (doc.user === null) {
+    const ids = tok.encode(`${tok.bosToken ?? ''}${doc.text}${tok.eosToken ?? ''}`, {
+      addSpecialTokens: false,
+    }).ids;
+    return { ids, answerFrom: ids.length - 1 };
+  }
+  const prompt = tok.encodeChatUser(doc.user).ids;
+  const ids = tok.encode(
+    tok.applyChatTemplate([
+      { role: 'user', content: doc.user },
+      { role: 'assistant', content: doc.text },
+    ]),
+    { addSpecialTokens: false },
+  ).ids;
+  if (prompt.some((id, i) => ids[i] !== id))
+    throw new Error(`toy document: the prompt's tokens are not a prefix of the conversation's: ${doc.user}`);
+  return { ids, answerFrom: prompt.length - 1 };
+}
+
+/** Target weights of one document: 1 on text and prompt positions, `answerWeight` on the answer's. */
+export function answerWeights(doc: { ids: number[]; answerFrom: number }, answerWeight: number): number[] {
+  return doc.ids.map((_, t) => (t >= doc.answerFrom ? answerWeight : 1));
+}
+
+/**
+ * Batches of similar length: shuffle, sort windows of 32 batches by length, cut, shuffle the batch order.
+ * Deterministic in `rng`.
+ */
+export function lengthBatches(lengths: readonly number[], batch: number, rng: Rng): number[][] {
+  const idx = rng.shuffle(lengths.map((_, i) => i));
+  const out: number[][] = [];
+  const window = batch * 32;
+  for (let s = 0; s < idx.length; s += window) {
+    const w = idx.slice(s, s + window).sort((a, b) => (lengths[a] as number) - (lengths[b] as number));
+    for (let b = 0; b < w.length; b += batch) out.push(w.slice(b, b + batch));
+  }
+  return rng.shuffle(out);
+}
+
+export function registerToy(program: Command, io: Io): void {
+  const toy = program.command('toy').description('the embedded default model: build it from its seed');
+  toy
+    .command('train')
+    .description(
+      'generate the toy corpus, train its BPE tokenizer and a tiny Llama from scratch (all weights)',
+    )
+    .requiredOption('--out <dir>', 'model folder to write (HF layout)')
+    .option('--seed <n>', 'seed of the corpus, the initialisation and the batch order', '0')
+    .option('--documents <n>', 'corpus size in documents', '24000')
+    .option('--epochs <n>', 'passes over the corpus', '1')
+    .option('--batch <n>', 'documents per optimizer step', '24')
+    .option('--lr <x>', 'peak learning rate (linear warm-up, cosine decay to 10%)', '0.003')
+    .option('--warmup <n>', 'warm-up steps', '50')
+    .option('--answer-weight <x>', 'loss weight of the assistant answers relative to every other token', '8')
+    .option('--save-every <n>', 'also write model.safetensors every n steps (0: only at the end)', '0')
+    .option('--backend <kind>', 'tfjs kind: wasm | cpu', 'wasm')
+    .option('--json', 'progress as JSON lines on stdout')
+    .action(async (opts: ToyTrainOpts) => {
+      const seed = parseNumber('--seed', opts.seed, { integer: true, min: 0 });
+      const documents = parseNumber('--documents', opts.documents, { integer: true, min: 1 });
+      const epochs = parseNumber('--epochs', opts.epochs, { integer: true, min: 1 });
+      const batch = parseNumber('--batch', opts.batch, { integer: true, min: 1 });
+      const lr = parseNumber('--lr', opts.lr, { min: 0 });
+      const warmup = parseNumber('--warmup', opts.warmup, { integer: true, min: 0 });
+      const answerWeight = parseNumber('--answer-weight', opts.answerWeight, { min: 0 });
+      const saveEvery = parseNumber('--save-every', opts.saveEvery, { integer: true, min: 0 });
+      if (opts.backend !== 'wasm' && opts.backend !== 'cpu')
+        throw new UsageError(`--backend: expected wasm or cpu, got "${opts.backend}"`);
+      const json = Boolean(opts.json);
+      const t0 = performance.now();
+      const corpus = generateToyCorpus({ seed, documents });
+      const hash = corpusHash(corpus.documents);
+      await writeToyModelFiles(opts.out, corpus.documents);
+      await writeFileAtomic(path.join(opts.out, 'capability.txt'), toyCapabilityText(`${seed}-heldout`));
+      const tok = await loadTokenizer(opts.out);
+      const encoded = corpus.documents.map((d) => encodeToyDocument(d, tok));
+      const tokens = encoded.reduce((s, e) => s + e.ids.length, 0);
+      const config = await loadDecoderConfig(opts.out);
+      const tfjs = await import('@soo/backend-tfjs');
+      await tfjs.initTfBackend(opts.backend);
+      tfjs.activate(opts.backend);
+      const rng = new Rng(seed).split('toy-batches');
+      const perEpoch = Math.ceil(documents / batch);
+      const total = perEpoch * epochs;
+      const trainer = new tfjs.Pretrainer(config, { lr, warmupSteps: warmup, totalSteps: total, seed });
+      const padId = config.padTokenId ?? 0;
+      if (!json)
+        io.err(
+          `toy model: ${trainer.parameterCount.toLocaleString('en-US')} parameters; corpus ${documents} documents, ${tokens.toLocaleString('en-US')} tokens (sha256 ${hash.slice(0, 12)}); ${total} steps\n`,
+        );
+      const progress = createProgress(io, { label: 'step', total, json });
+      const log: Array<{ step: number; loss: number; lr: number }> = [];
+      let step = 0;
+      const tt = performance.now();
+      for (let e = 0; e < epochs; e++) {
+        for (const b of lengthBatches(
+          encoded.map((x) => x.ids.length),
+          batch,
+          rng,
+        )) {
+          const docs = b.map((i) => encoded[i]!);
+          const r = trainer.trainStep(
+            { ids: docs.map((d) => d.ids), padId },
+            docs.map((d) => answerWeights(d, answerWeight)),
+          );
+          step++;
+          if (saveEvery > 0 && step % saveEvery === 0)
+            await trainer.save(path.join(opts.out, 'model.safetensors'), { soo_toy_step: String(step) });
+          log.push({ step, loss: r.loss, lr: r.lr });
+          const recent = log.slice(-50);
+          progress.update(step, {
+            loss: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
+            epoch: e + 1,
+          });
+        }
+      }
+      const trainSeconds = (performance.now() - tt) / 1000;
+      const last = log.slice(-100);
+      const finalLoss = last.reduce((s, x) => s + x.loss, 0) / last.length;
+      progress.finish({ loss: finalLoss });
+      await trainer.save(path.join(opts.out, 'model.safetensors'), {
+        soo_toy_seed: String(seed),
+        corpus_sha256: hash,
+      });
+      trainer.dispose();
+      const record = {
+        command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --backend ${opts.backend}`,
+        seed,
+        corpus: {
+          documents,
+          tokens,
+          sha256: hash,
+          counts: corpus.counts,
+          rejectedEvalInstances: corpus.rejected,
+        },
+        parameters: trainer.parameterCount,
+        steps: total,
+        trainSeconds: Math.round(trainSeconds),
+        tokensPerSecond: Math.round((tokens * epochs) / trainSeconds),
+        finalLoss,
+        firstLoss: log[0]?.loss ?? null,
+        backend: `tfjs-${opts.backend}`,
+        node: process.version,
+        date: new Date().toISOString(),
+        totalSeconds: Math.round((performance.now() - t0) / 1000),
+      };
+      await writeFileAtomic(path.join(opts.out, 'training.json'), JSON.stringify(record, null, 2) + '\n');
+      await fsp.writeFile(
+        path.join(opts.out, 'train_log.jsonl'),
+        log
+          .filter((x) => x.step % 10 === 0 || x.step === 1)
+          .map((x) => JSON.stringify(x))
+          .join('\n') + '\n',
+      );
+      if (json) printJson(io, { event: 'result', ...record });
+      else io.err(`wrote ${opts.out}: final loss ${finalLoss.toFixed(4)} after ${record.trainSeconds} s\n`);
+    });
+}
