@@ -42,8 +42,20 @@ describe('CLI entry points', () => {
         'maddpg.safetensors',
         'returns.json',
       ]);
-      const ft = await rlFinetune({ from: join(dir, 'dec'), episodes: 3, seed: 3, out: join(dir, 'soo') });
+      const ftProgress: RlProgress[] = [];
+      const ft = await rlFinetune({
+        from: join(dir, 'dec'),
+        episodes: 3,
+        seed: 3,
+        out: join(dir, 'soo'),
+        progressEvery: 3,
+        onProgress: (p) => ftProgress.push(p),
+      });
       expect(ft.returns).toHaveLength(3);
+      // both steps' magnitudes are reported, so the SOO term can be compared with the actor loss
+      expect(Object.keys(ftProgress[0]!.detail!)).toEqual(
+        expect.arrayContaining(['soo', 'anchor', 'sooGradNorm', 'actorLoss', 'actorGradNorm']),
+      );
       expect(ft.sooLoss.length).toBeGreaterThan(0);
       const cls = await rlClassify({
         deceptive: join(dir, 'dec'),

@@ -143,7 +143,9 @@ export async function rlFinetune(opts: RlFinetuneOptions): Promise<RlTrainResult
           blue: windowMean(returns, every, 1),
           updates: s.updates,
         };
-        if (s.soo) Object.assign(d, { soo: s.soo.soo, anchor: s.soo.anchor });
+        if (s.soo) Object.assign(d, { soo: s.soo.soo, anchor: s.soo.anchor, sooGradNorm: s.soo.gradNorm });
+        if (s.actor)
+          Object.assign(d, { actorLoss: s.actor.policyLoss, actorGradNorm: s.actor.policyGradNorm });
         opts.onProgress?.({ phase: 'finetune', done: s.episode + 1, total: episodes, detail: d });
       }
     },
@@ -217,6 +219,10 @@ export interface RlRubricOptions {
   env?: Omit<PhysicalDeceptionOptions, 'seed'>;
   /** Folder for heatmap_<name>.svg, trajectory_<name>.svg and rubric.json. */
   out?: string;
+  /** Also report each condition's noise floor on seeds shifted by this much (see `compareConditions`). */
+  noiseFloorSeedOffset?: number;
+  /** Evaluate every condition against the red (agent 0, or `agent`) of condition `from`. */
+  opponent?: { from: string; agent?: number };
   onProgress?: (p: RlProgress) => void;
 }
 
@@ -231,6 +237,8 @@ export async function rlRubric(opts: RlRubricOptions): Promise<CompareResult & {
     episodes: opts.episodes ?? 100,
     seeds,
     env: opts.env,
+    ...(opts.noiseFloorSeedOffset ? { noiseFloorSeedOffset: opts.noiseFloorSeedOffset } : {}),
+    ...(opts.opponent ? { opponent: opts.opponent } : {}),
     onProgress: () =>
       opts.onProgress?.({ phase: 'rubric', done: done++, total: names.length * (seeds?.length ?? 8) }),
   });
@@ -264,6 +272,8 @@ export async function rlRubric(opts: RlRubricOptions): Promise<CompareResult & {
           conditions: res.conditions,
           entryCounts: res.entryCounts,
           differences: res.differences,
+          ...(opts.opponent ? { opponent: opts.opponent } : {}),
+          ...(res.noiseFloor ? { noiseFloor: res.noiseFloor } : {}),
         },
         null,
         2,

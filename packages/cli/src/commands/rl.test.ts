@@ -153,6 +153,48 @@ describe('soo rl', () => {
     for (const x of ['rubric.json', 'heatmap_soo.svg', 'trajectory_honest.svg'])
       expect(existsSync(path.join(fig, x))).toBe(true);
 
+    // Noise floor and a common opponent: every agent against the deceptive baseline's red.
+    const fig2 = path.join(dir, 'figures-opponent');
+    const r2 = await run([
+      'rl',
+      'rubric',
+      '--deceptive',
+      path.join(baselines, 'deceptive'),
+      '--honest',
+      path.join(baselines, 'honest'),
+      '--seeds',
+      '155',
+      '--episodes',
+      '2',
+      '--noise-floor',
+      '1000',
+      '--opponent',
+      'deceptive',
+      '--out',
+      fig2,
+      '--json',
+    ]);
+    expect(r2.code, r2.err).toBe(0);
+    const s2 = JSON.parse(r2.out.trim().split('\n').pop()!) as { noiseFloor: Record<string, unknown> };
+    expect(Object.keys(s2.noiseFloor).sort()).toEqual(['deceptive↔deceptive′', 'honest↔honest′']);
+    const written = JSON.parse(await fsp.readFile(path.join(fig2, 'rubric.json'), 'utf8')) as {
+      opponent: { from: string };
+    };
+    expect(written.opponent.from).toBe('deceptive');
+    const bad = await run([
+      'rl',
+      'rubric',
+      '--opponent',
+      'nobody',
+      '--seeds',
+      '155',
+      '--episodes',
+      '1',
+      '--out',
+      fig2,
+    ]);
+    expect(bad.code).toBe(1);
+
     const pf = path.join(dir, 'profile.json');
     const p = await run(['rl', 'profile', '--seconds', '0.05', '--batch-sizes', '64', '--out', pf]);
     expect(p.code, p.err).toBe(0);

@@ -542,9 +542,17 @@ function registerRubricCmd(rl: Command, io: Io): void {
     .option('--no-baselines', 'compare only --soo and --condition agents')
     .option('--seeds <list>', 'evaluation seeds', PAPER_RUBRIC_SEEDS.join(','))
     .option('--episodes <n>', 'evaluation episodes per seed and agent', '100')
+    .option(
+      '--noise-floor <offset>',
+      'also score every agent against itself on seeds shifted by <offset> (the rubric\'s noise floor, "X↔X′")',
+    )
+    .option(
+      '--opponent <name>',
+      'run every agent against the red of condition <name> (e.g. deceptive), so grids differ by blue only',
+    )
     .requiredOption('--out <dir>', 'folder for heatmap_<name>.svg, trajectory_<name>.svg and rubric.json')
     .option('--json', 'progress and the differences as JSON lines on stdout')
-    .action(async (opts: RubricOpts & { baselines: boolean }) => {
+    .action(async (opts: RubricOpts & { baselines: boolean; noiseFloor?: string; opponent?: string }) => {
       const seeds = parseIntList('--seeds', opts.seeds, 0);
       const episodes = parseNumber('--episodes', opts.episodes, { integer: true, min: 1 });
       const extra = parseConditions(opts);
@@ -563,15 +571,26 @@ function registerRubricCmd(rl: Command, io: Io): void {
         seeds,
         episodes,
         out: opts.out,
+        ...(opts.noiseFloor !== undefined
+          ? { noiseFloorSeedOffset: parseNumber('--noise-floor', opts.noiseFloor, { integer: true, min: 1 }) }
+          : {}),
+        ...(opts.opponent !== undefined ? { opponent: { from: opts.opponent } } : {}),
         onProgress: (p) => sink.on(p),
       });
       sink.finish();
       const differences = Object.fromEntries(
         Object.entries(res.differences).map(([k, d]) => [k, { mean: d.mean, sd: d.sd, perSeed: d.perSeed }]),
       );
-      if (opts.json) printJson(io, { event: 'summary', differences, files: res.files });
+      const floors = res.noiseFloor ?? {};
+      if (opts.json)
+        printJson(io, {
+          event: 'summary',
+          differences,
+          ...(res.noiseFloor ? { noiseFloor: floors } : {}),
+          files: res.files,
+        });
       else {
-        io.out(rubricTable(res.differences));
+        io.out(rubricTable({ ...res.differences, ...floors }));
         io.err(`wrote ${res.files.length} files to ${opts.out}\n`);
       }
     });

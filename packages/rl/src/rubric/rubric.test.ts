@@ -2,6 +2,7 @@ import { Rng } from '@soo/core';
 import { describe, expect, it } from 'vitest';
 import type { RubricEntry } from '../env/physical-deception.js';
 import { Maddpg } from '../maddpg/maddpg.js';
+import { cloneMaddpg } from '../soo/finetune.js';
 import { collectRubricEntries, compareConditions, gridMse, linspace, meanSd, rubricGrid } from './rubric.js';
 import { heatmapSvg, recordTrajectory, trajectorySvg, viridis } from './svg.js';
 
@@ -61,6 +62,52 @@ describe('deception rubric (rl.md D.6)', () => {
     const seen = collectRubricEntries(a, { episodes: 3, seed: 1 }).filter((e) => e.seen).length;
     expect(lens[0]).toBeLessThanOrEqual(seen);
     expect(res.meanGrids.deceptive!.length).toBe(100);
+  });
+
+  it('reports a noise floor: each condition against itself on shifted seeds', () => {
+    const a = new Maddpg([6, 10], [2, 2], { hidden: 8 }, new Rng(1));
+    const b = new Maddpg([6, 10], [2, 2], { hidden: 8 }, new Rng(2));
+    const opts = { seeds: [1, 2], episodes: 4, nx: 10, ny: 10 };
+    expect(compareConditions({ a, b }, opts).noiseFloor).toBeUndefined();
+    const res = compareConditions({ a, b }, { ...opts, noiseFloorSeedOffset: 1000 });
+    expect(Object.keys(res.noiseFloor!)).toEqual(['a↔a′', 'b↔b′']);
+    // differences are unchanged by the extra runs
+    expect(res.differences).toEqual(compareConditions({ a, b }, opts).differences);
+    const grid = (m: Maddpg, seed: number, n: number): Float64Array =>
+      rubricGrid(
+        collectRubricEntries(m, { episodes: 4, seed })
+          .filter((e) => e.seen)
+          .slice(0, n),
+        { nx: 10, ny: 10 },
+      ).counts;
+    [1, 2].forEach((seed, si) => {
+      const again = collectRubricEntries(b, { episodes: 4, seed: seed + 1000 }).filter((e) => e.seen);
+      const n = Math.min(res.entryCounts.b![si]!, again.length);
+      expect(res.noiseFloor!['b↔b′']!.perSeed[si]).toBeCloseTo(
+        gridMse(grid(b, seed, n), grid(b, seed + 1000, n)),
+        10,
+      );
+    });
+    expect(res.noiseFloor!['a↔a′']!.mean).toBeGreaterThan(0);
+  });
+
+  it('evaluates every condition against a common opponent (red) when asked', () => {
+    const a = new Maddpg([6, 10], [2, 2], { hidden: 8 }, new Rng(1));
+    // same blue as a, another red (large random weights, so that it moves)
+    const aRedB = cloneMaddpg(a);
+    const red = aRedB.agents[0]!.policy;
+    const r = new Rng(9);
+    for (let k = 0; k < red.params.length; k++) red.params[k] = r.uniform(-1, 1);
+    const redBefore = Array.from(red.params);
+    const opts = { seeds: [1, 2], episodes: 4, nx: 10, ny: 10 };
+    expect(compareConditions({ a, aRedB }, opts).differences['a↔aRedB']!.mean).toBeGreaterThan(0);
+    const common = compareConditions({ a, aRedB }, { ...opts, opponent: { from: 'a' } });
+    expect(common.differences['a↔aRedB']!.perSeed).toEqual([0, 0]);
+    // the inputs are not modified
+    expect(Array.from(aRedB.agents[0]!.policy.params)).toEqual(redBefore);
+    expect(() => compareConditions({ a, aRedB }, { ...opts, opponent: { from: 'nope' } })).toThrow(
+      /opponent/,
+    );
   });
 });
 

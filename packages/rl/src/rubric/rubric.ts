@@ -14,6 +14,7 @@ import {
   type RubricEntry,
 } from '../env/physical-deception.js';
 import type { Maddpg } from '../maddpg/maddpg.js';
+import { cloneMaddpg } from '../soo/finetune.js';
 
 /** The seeds of the reference README command. */
 export const PAPER_RUBRIC_SEEDS: readonly number[] = [155, 714, 1908, 1549, 1195, 1812, 542, 2844];
@@ -112,6 +113,19 @@ export interface CompareOptions extends RubricGridOptions {
   seeds?: readonly number[];
   episodes: number;
   env?: PhysicalDeceptionOptions;
+  /**
+   * Noise floor: also evaluate every condition on `seed + noiseFloorSeedOffset` (other episodes of the
+   * same agent) and report "X↔X′" = grid MSE between the two runs of X, truncated to the same length as
+   * the comparison (or shorter if the repeat has fewer entries). A difference between two conditions is
+   * only meaningful where it clearly exceeds both floors. Off by default (0 or absent).
+   */
+  noiseFloorSeedOffset?: number;
+  /**
+   * Common opponent: evaluate every condition with agent `agent` (default 0, red) replaced by that of
+   * condition `from`, so the grids differ only by the other agent (blue). Off by default: each condition
+   * runs with its own red, as in the reference, where red's training also shapes the grid.
+   */
+  opponent?: { from: string; agent?: number };
   onProgress?: (p: { seed: number; condition: string }) => void;
 }
 
@@ -126,6 +140,8 @@ export interface CompareResult {
   entryCounts: Record<string, number[]>;
   /** "A↔B": per-seed MSE and mean ± sd. */
   differences: Record<string, { perSeed: number[]; mean: number; sd: number }>;
+  /** With `noiseFloorSeedOffset`: per condition "X↔X′", the grid MSE of X against itself on other episodes. */
+  noiseFloor?: Record<string, { perSeed: number[]; mean: number; sd: number }>;
   xs: number[];
   ys: number[];
 }
@@ -149,10 +165,19 @@ export function compareConditions(
     grids[n] = [];
     entryCounts[n] = [];
   }
+  const offset = opts.noiseFloorSeedOffset ?? 0;
+  const opp = opts.opponent;
+  if (opp && !names.includes(opp.from))
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `opponent.from: no condition named ${opp.from} (have ${names.join(', ')})`,
+    );
+  const floors: Record<string, number[]> = {};
+  for (const n of names) floors[n] = [];
   let xs: number[] = [];
   let ys: number[] = [];
   seeds.forEach((seed, si) => {
-    const lists = names.map((n) => {
+    const own = names.map((n) => {
       const c = conditions[n]!;
       const m = Array.isArray(c) ? (c as readonly Maddpg[])[si] : (c as Maddpg);
       if (!m)
@@ -160,8 +185,24 @@ export function compareConditions(
           'INVALID_ARGUMENT',
           `condition ${n} has no model for seed index ${si}`,
         );
+      return m;
+    });
+    const models = opp
+      ? own.map((m) => {
+          const k = opp.agent ?? 0;
+          const src = own[names.indexOf(opp.from)]!.agents[k];
+          if (!src || !m.agents[k])
+            throw new InvalidArgumentError('INVALID_ARGUMENT', `opponent.agent ${k} does not exist`);
+          const h = cloneMaddpg(m);
+          h.agents[k]!.policy.copyFrom(src.policy, true);
+          return h;
+        })
+      : own;
+    const seen = (m: Maddpg, s: number): RubricEntry[] =>
+      collectRubricEntries(m, { episodes: opts.episodes, seed: s, env: opts.env }).filter((e) => e.seen);
+    const lists = names.map((n, k) => {
       opts.onProgress?.({ seed, condition: n });
-      return collectRubricEntries(m, { episodes: opts.episodes, seed, env: opts.env }).filter((e) => e.seen);
+      return seen(models[k]!, seed);
     });
     const len = Math.min(...lists.map((l) => l.length));
     names.forEach((n, k) => {
@@ -170,6 +211,12 @@ export function compareConditions(
       ys = g.ys;
       grids[n]!.push(g.counts);
       entryCounts[n]!.push(len);
+      if (offset !== 0) {
+        const again = seen(models[k]!, seed + offset);
+        const l2 = Math.min(len, again.length);
+        const a = l2 === len ? g.counts : rubricGrid(lists[k]!.slice(0, l2), opts).counts;
+        floors[n]!.push(gridMse(a, rubricGrid(again.slice(0, l2), opts).counts));
+      }
     });
   });
   const meanGrids: Record<string, Float64Array> = {};
@@ -181,5 +228,10 @@ export function compareConditions(
       differences[`${names[a]}↔${names[b]}`] = { perSeed, ...meanSd(perSeed) };
     }
   }
-  return { seeds, conditions: names, grids, meanGrids, entryCounts, differences, xs, ys };
+  const res: CompareResult = { seeds, conditions: names, grids, meanGrids, entryCounts, differences, xs, ys };
+  if (offset !== 0)
+    res.noiseFloor = Object.fromEntries(
+      names.map((n) => [`${n}↔${n}′`, { perSeed: floors[n]!, ...meanSd(floors[n]!) }]),
+    );
+  return res;
 }

@@ -228,6 +228,13 @@ export function cloneMaddpg(m: Maddpg, rng: Rng = new Rng(0)): Maddpg {
   return c;
 }
 
+/** Blue's MADDPG actor step of one update round (to compare with the SOO step's magnitude). */
+export interface ActorStepStats {
+  policyLoss: number;
+  /** Global gradient norm before clipping. */
+  policyGradNorm: number;
+}
+
 export interface FinetuneRunOptions extends SooFinetuneOptions {
   /** Paper: 10 000. */
   episodes: number;
@@ -235,7 +242,7 @@ export interface FinetuneRunOptions extends SooFinetuneOptions {
   env?: PhysicalDeceptionOptions;
   /** Episode index the noise schedule starts at (default 0, as the reference restarts train.py). */
   startEpisode?: number;
-  onEpisode?: (s: EpisodeStats & { soo?: SooStepStats }) => void;
+  onEpisode?: (s: EpisodeStats & { soo?: SooStepStats; actor?: ActorStepStats }) => void;
   shouldStop?: () => boolean;
 }
 
@@ -246,7 +253,7 @@ export interface FinetuneRunOptions extends SooFinetuneOptions {
 export function sooFinetune(
   baseline: Maddpg,
   opts: FinetuneRunOptions,
-): { maddpg: Maddpg; run: TrainLoopResult; soo: SooStepStats[] } {
+): { maddpg: Maddpg; run: TrainLoopResult; soo: SooStepStats[]; actor: ActorStepStats[] } {
   const root = new Rng(opts.seed);
   const maddpg = cloneMaddpg(baseline, root.split('clone'));
   const agent = opts.agent ?? 1;
@@ -257,6 +264,7 @@ export function sooFinetune(
     ...opts.env,
     seed: root.split('env').int(2 ** 31),
   });
+  const actor: ActorStepStats[] = [];
   const run = runMaddpg(env, maddpg, {
     episodes: opts.episodes,
     rng: root.split('sample'),
@@ -270,8 +278,15 @@ export function sooFinetune(
       },
     },
     beforeUpdate: (buffer) => void tuner.step(buffer),
-    onEpisode: (s) => opts.onEpisode?.({ ...s, soo: tuner.history[tuner.history.length - 1] }),
+    onUpdate: (u) =>
+      void actor.push({ policyLoss: u.policyLoss[agent]!, policyGradNorm: u.policyGradNorm[agent]! }),
+    onEpisode: (s) =>
+      opts.onEpisode?.({
+        ...s,
+        soo: tuner.history[tuner.history.length - 1],
+        actor: actor[actor.length - 1],
+      }),
     shouldStop: opts.shouldStop,
   });
-  return { maddpg, run, soo: tuner.history };
+  return { maddpg, run, soo: tuner.history, actor };
 }

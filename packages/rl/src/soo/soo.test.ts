@@ -202,6 +202,12 @@ describe('SOO fine-tuning loss', () => {
     expect(res.run.updates).toBe(res.maddpg.updates);
     expect(res.soo.length).toBeGreaterThan(0);
     expect(res.soo.length).toBeLessThanOrEqual(res.maddpg.updates);
+    // blue's actor step is logged once per round, beside the SOO step, for comparing magnitudes
+    expect(res.actor).toHaveLength(res.maddpg.updates);
+    for (const a of res.actor) expect(a.policyGradNorm).toBeGreaterThan(0);
+    const seen: (number | undefined)[] = [];
+    sooFinetune(base, { episodes: 4, seed: 1, onEpisode: (s) => seen.push(s.actor?.policyGradNorm) });
+    expect(seen[seen.length - 1]).toBe(res.actor[res.actor.length - 1]!.policyGradNorm);
     expect(Array.from(base.agents[1]!.policy.params)).toEqual(Array.from(before));
     expect(Array.from(res.maddpg.agents[1]!.policy.params)).not.toEqual(Array.from(before));
   });
