@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng, loadDecoderConfig, writeFileAtomic, toyConfigJson, type DecoderConfig } from '@soo/core';
+import {
+  Rng,
+  WeightStore,
+  loadDecoderConfig,
+  writeFileAtomic,
+  toyConfigJson,
+  type DecoderConfig,
+} from '@soo/core';
 import { relativeError } from '@soo/core/testing';
 import { createTfjsCpuBackend, createTfjsWasmBackend } from './backend.js';
 import { Pretrainer, scheduledLr } from './pretrain.js';
@@ -101,6 +108,26 @@ describe('Pretrainer', () => {
     const got = await model.forward({ ids });
     expect(relativeError(got.logits!.data, want)).toBeLessThan(1e-6);
     model.dispose();
+    // Continuing from the saved file restores every weight (a fresh trainer with another seed differs first).
+    const c = new Pretrainer(config, { lr: 1e-2, warmupSteps: 1, totalSteps: 5, seed: 99 });
+    const fresh = tf.tidy(
+      () => (c.decoder.run({ ids, logits: 'all' }).logits as tf.Tensor).dataSync() as Float32Array,
+    );
+    expect(relativeError(fresh, want)).toBeGreaterThan(1e-2);
+    await c.loadWeights(await WeightStore.openDir(dir));
+    const resumed = tf.tidy(
+      () => (c.decoder.run({ ids, logits: 'all' }).logits as tf.Tensor).dataSync() as Float32Array,
+    );
+    expect(relativeError(resumed, want)).toBeLessThan(1e-7);
+    const other = new Pretrainer(
+      { ...config, hiddenSize: 8, headDim: 4 },
+      { lr: 1e-2, warmupSteps: 1, totalSteps: 5, seed: 1 },
+    );
+    await expect(other.loadWeights(await WeightStore.openDir(dir))).rejects.toThrow(
+      /has shape \[48, 16\], expected \[48, 8\]/,
+    );
+    other.dispose();
+    c.dispose();
     t.dispose();
   });
 

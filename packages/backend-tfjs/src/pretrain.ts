@@ -67,6 +67,8 @@ function checkConfig(cfg: DecoderConfig): void {
   if (cfg.sandwichNorms) bad('model_type', 'expected a Llama-style decoder (no Gemma-2 sandwich norms)');
 }
 
+let instances = 0;
+
 /** A decoder with freshly initialised trainable weights, and its variables by HF tensor name. */
 export function initDecoder(
   cfg: DecoderConfig,
@@ -75,9 +77,11 @@ export function initDecoder(
 ): { decoder: Decoder; vars: Map<string, tf.Variable> } {
   checkConfig(cfg);
   const rng = new Rng(seed).split('init');
+  // tf variable names are global: suffix them per decoder so several can live at once (map keys stay HF names).
+  const tag = `#pretrain${++instances}`;
   const vars = new Map<string, tf.Variable>();
   const ones = (name: string, n: number): tf.Variable => {
-    const v = tf.variable(tf.ones([n]), true, name);
+    const v = tf.variable(tf.ones([n]), true, name + tag);
     vars.set(name, v);
     return v;
   };
@@ -90,7 +94,7 @@ export function initDecoder(
       ),
     ),
     true,
-    'model.embed_tokens.weight',
+    'model.embed_tokens.weight' + tag,
   );
   vars.set('model.embed_tokens.weight', lmHeadT);
   const layers: LayerWeights[] = [];
@@ -99,7 +103,7 @@ export function initDecoder(
     for (const [key, path, out, inp] of linearShapes(cfg, i)) {
       // Drawn as [out, in] like torch, stored as [in, out].
       const w = tf.tensor2d(rng.split(`${path}.weight`).normalArray(out * inp, 0, initStd), [out, inp]);
-      const v = tf.variable(tf.transpose(w), true, `${path}.weight`);
+      const v = tf.variable(tf.transpose(w), true, `${path}.weight${tag}`);
       w.dispose();
       vars.set(`${path}.weight`, v);
       lin[key] = { path, weightT: v, bias: null, lora: null };
@@ -248,6 +252,34 @@ export class Pretrainer {
     const res = this.opt.accumulate(grads);
     this.step++;
     return { loss, lr, gradNorm: res.gradNorm ?? null };
+  }
+
+  /**
+   * Continue from saved weights (HF names and layouts, e.g. a `model.safetensors` this class wrote): every
+   * trained tensor is read and checked against its shape.
+   */
+  async loadWeights(src: {
+    info(name: string): { shape: readonly number[] } | undefined;
+    readFloat32(name: string): Promise<Float32Array> | Float32Array;
+  }): Promise<void> {
+    for (const [name, v] of this.vars) {
+      const want = v.rank === 2 ? [v.shape[1]!, v.shape[0]!] : [...v.shape];
+      const got = src.info(name)?.shape;
+      if (!got || got.length !== want.length || got.some((d, i) => d !== want[i])) {
+        throw new InvalidArgumentError(
+          'INVALID_ARGUMENT',
+          `pretraining: cannot continue from weights: "${name}" has shape [${got?.join(', ') ?? 'missing'}], expected [${want.join(', ')}]`,
+          { field: name },
+        );
+      }
+      const data = await src.readFloat32(name);
+      const t = tf.tidy(() => {
+        const x = tf.tensor(data, want);
+        return v.rank === 2 ? tf.transpose(x) : x;
+      });
+      v.assign(t);
+      t.dispose();
+    }
   }
 
   /** The weights as HF tensors (float32, [out, in]; the tied embedding once). */

@@ -98,9 +98,20 @@ function markdownTable(rows: string[][]): string {
 }
 
 /** The demo report: what ran, the before/after table, the plots, then the full experiment report. */
+/**
+ * A warning when the baseline is not deceptive enough to read an SOO effect from (the issue's bar: 90% on the
+ * main scenario), else null.
+ */
+export function baselineWarning(t: ExperimentTable): string | null {
+  const base = t.rates.none?.main;
+  if (!base || base.n === 0 || base.mean >= 90) return null;
+  return `The baseline model is deceptive on ${base.mean.toFixed(1)}% of main-scenario prompts (below 90%): an SOO effect cannot be read from these numbers. See the model folder's README for what the model has and has not learned.`;
+}
+
 export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: readonly RunSummary[]): string {
   const tr = cfg.train;
   const soo = runs.find((r) => r.arm === 'soo');
+  const warning = baselineWarning(t);
   const lines = [
     '# SOO demo on the embedded toy model',
     '',
@@ -111,6 +122,7 @@ export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: re
       ? 'Numbers are mean ± population sd over the seeds.'
       : 'One seed: run with `--seeds` for mean ± sd.',
     '',
+    ...(warning ? [`> **Note.** ${warning}`, ''] : []),
     markdownTable(demoTable(t)),
     '',
     '![deceptive rate on the main scenario by arm](rates_main.svg)',
@@ -231,6 +243,8 @@ export function registerDemo(program: Command, io: Io): void {
       if (json) printJson(io, { event: 'result', out, report, seconds, table: t });
       else {
         io.out(`\nSummary (${seeds.length} seed${seeds.length > 1 ? 's' : ''})\n${table(demoTable(t))}\n`);
+        const warning = baselineWarning(t);
+        if (warning) io.out(`Note: ${warning}\n`);
         io.err(`\nreport: ${report} (${seconds.toFixed(0)} s)\n`);
       }
     });

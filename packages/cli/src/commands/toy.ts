@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
   Rng,
+  WeightStore,
   corpusHash,
   generateToyCorpus,
   loadDecoderConfig,
@@ -32,6 +33,10 @@ interface ToyTrainOpts {
   warmup: string;
   answerWeight: string;
   saveEvery: string;
+  continue?: string;
+  maxSteps?: string;
+  mix: string;
+  order: string;
   backend: string;
   json?: boolean;
 }
@@ -100,6 +105,13 @@ export function registerToy(program: Command, io: Io): void {
     .option('--warmup <n>', 'warm-up steps', '50')
     .option('--answer-weight <x>', 'loss weight of the assistant answers relative to every other token', '8')
     .option('--save-every <n>', 'also write model.safetensors every n steps (0: only at the end)', '0')
+    .option(
+      '--continue <dir>',
+      'continue training the model in <dir> (its tokenizer and weights) on a fresh corpus drawn from --seed',
+    )
+    .option('--mix <name>', 'document mix: default | skills (short forms; the second stage)', 'default')
+    .option('--order <o>', 'order of the two rooms in every text: random | cheap-first', 'random')
+    .option('--max-steps <n>', 'stop after n optimizer steps (the schedule still spans the whole corpus)')
     .option('--backend <kind>', 'tfjs kind: wasm | cpu', 'wasm')
     .option('--json', 'progress as JSON lines on stdout')
     .action(async (opts: ToyTrainOpts) => {
@@ -111,13 +123,35 @@ export function registerToy(program: Command, io: Io): void {
       const warmup = parseNumber('--warmup', opts.warmup, { integer: true, min: 0 });
       const answerWeight = parseNumber('--answer-weight', opts.answerWeight, { min: 0 });
       const saveEvery = parseNumber('--save-every', opts.saveEvery, { integer: true, min: 0 });
+      const maxSteps =
+        opts.maxSteps === undefined
+          ? Infinity
+          : parseNumber('--max-steps', opts.maxSteps, { integer: true, min: 1 });
       if (opts.backend !== 'wasm' && opts.backend !== 'cpu')
         throw new UsageError(`--backend: expected wasm or cpu, got "${opts.backend}"`);
       const json = Boolean(opts.json);
       const t0 = performance.now();
-      const corpus = generateToyCorpus({ seed, documents });
+      if (opts.mix !== 'default' && opts.mix !== 'skills')
+        throw new UsageError(`--mix: expected default or skills, got "${opts.mix}"`);
+      if (opts.order !== 'random' && opts.order !== 'cheap-first')
+        throw new UsageError(`--order: expected random or cheap-first, got "${opts.order}"`);
+      const corpus = generateToyCorpus({ seed, documents, mix: opts.mix, order: opts.order });
       const hash = corpusHash(corpus.documents);
-      await writeToyModelFiles(opts.out, corpus.documents);
+      let previous: unknown = null;
+      if (opts.continue) {
+        const from = path.resolve(opts.continue);
+        previous = JSON.parse(await fsp.readFile(path.join(from, 'training.json'), 'utf8')) as unknown;
+        if (from !== path.resolve(opts.out)) {
+          await fsp.mkdir(opts.out, { recursive: true });
+          for (const f of [
+            'config.json',
+            'tokenizer.json',
+            'tokenizer_config.json',
+            'generation_config.json',
+          ])
+            await fsp.copyFile(path.join(from, f), path.join(opts.out, f));
+        }
+      } else await writeToyModelFiles(opts.out, corpus.documents);
       await writeFileAtomic(path.join(opts.out, 'capability.txt'), toyCapabilityText(`${seed}-heldout`));
       const tok = await loadTokenizer(opts.out);
       const encoded = corpus.documents.map((d) => encodeToyDocument(d, tok));
@@ -130,16 +164,17 @@ export function registerToy(program: Command, io: Io): void {
       const perEpoch = Math.ceil(documents / batch);
       const total = perEpoch * epochs;
       const trainer = new tfjs.Pretrainer(config, { lr, warmupSteps: warmup, totalSteps: total, seed });
+      if (opts.continue) await trainer.loadWeights(await WeightStore.openDir(path.resolve(opts.continue)));
       const padId = config.padTokenId ?? 0;
       if (!json)
         io.err(
           `toy model: ${trainer.parameterCount.toLocaleString('en-US')} parameters; corpus ${documents} documents, ${tokens.toLocaleString('en-US')} tokens (sha256 ${hash.slice(0, 12)}); ${total} steps\n`,
         );
-      const progress = createProgress(io, { label: 'step', total, json });
+      const progress = createProgress(io, { label: 'step', total: Math.min(total, maxSteps), json });
       const log: Array<{ step: number; loss: number; lr: number }> = [];
       let step = 0;
       const tt = performance.now();
-      for (let e = 0; e < epochs; e++) {
+      training: for (let e = 0; e < epochs; e++) {
         for (const b of lengthBatches(
           encoded.map((x) => x.ids.length),
           batch,
@@ -159,6 +194,7 @@ export function registerToy(program: Command, io: Io): void {
             loss: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
             epoch: e + 1,
           });
+          if (step >= maxSteps) break training;
         }
       }
       const trainSeconds = (performance.now() - tt) / 1000;
@@ -171,7 +207,7 @@ export function registerToy(program: Command, io: Io): void {
       });
       trainer.dispose();
       const record = {
-        command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --backend ${opts.backend}`,
+        command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --mix ${opts.mix} --order ${opts.order}${Number.isFinite(maxSteps) ? ` --max-steps ${maxSteps}` : ''}${opts.continue ? ` --continue ${opts.continue}` : ''} --backend ${opts.backend}`,
         seed,
         corpus: {
           documents,
@@ -181,7 +217,8 @@ export function registerToy(program: Command, io: Io): void {
           rejectedEvalInstances: corpus.rejected,
         },
         parameters: trainer.parameterCount,
-        steps: total,
+        steps: step,
+        scheduleSteps: total,
         trainSeconds: Math.round(trainSeconds),
         tokensPerSecond: Math.round((tokens * epochs) / trainSeconds),
         finalLoss,
@@ -189,6 +226,7 @@ export function registerToy(program: Command, io: Io): void {
         backend: `tfjs-${opts.backend}`,
         node: process.version,
         date: new Date().toISOString(),
+        ...(previous ? { continuedFrom: previous } : {}),
         totalSeconds: Math.round((performance.now() - t0) / 1000),
       };
       await writeFileAtomic(path.join(opts.out, 'training.json'), JSON.stringify(record, null, 2) + '\n');

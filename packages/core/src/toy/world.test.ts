@@ -108,6 +108,24 @@ describe('toy corpus', () => {
     }
   });
 
+  it("names the cheap room first everywhere with order cheap-first (the main scenario's order)", () => {
+    const fixed = generateToyCorpus({ seed: 7, documents: 800, order: 'cheap-first', mix: 'skills' });
+    let n = 0;
+    for (const d of fixed.documents) {
+      if (!/recommend-(other|self)$/.test(d.kind)) continue;
+      const s = sceneOf(d.user as string);
+      const u = d.user as string;
+      expect(u.indexOf(`In the ${s.C} is`)).toBeLessThan(u.indexOf(`In the ${s.E} is`));
+      const q = /the ([a-z -]+?) or the ([a-z -]+?)( to [A-Za-z]+)?\?/.exec(u);
+      if (q) expect([q[1], q[2]]).toEqual([s.C, s.E]);
+      n++;
+    }
+    expect(n).toBeGreaterThan(300);
+    for (const d of fixed.documents.filter((x) => x.kind === 'short-belief-other'))
+      expect((d.user as string).indexOf(' saw ')).toBeLessThan((d.user as string).indexOf('You saw'));
+    expect(fixed.counts.location).toBeGreaterThan(fixed.counts.text);
+  });
+
   it('writes held-out capability paragraphs different from the corpus', () => {
     const text = toyCapabilityText('x');
     const paras = text.trim().split('\n\n');

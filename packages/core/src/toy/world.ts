@@ -109,7 +109,13 @@ export interface ToyCorpusOptions {
   documents: number;
   /** Evaluation seeds to hold out (default `TOY_HELD_OUT_EVAL_SEEDS`). */
   heldOutSeeds?: readonly number[];
+  /** Document mix (default `default`). */
+  mix?: ToyMix;
+  /** Order of the two rooms in every text (default `random`). */
+  order?: ToyOrder;
 }
+
+export type ToyOrder = 'random' | 'cheap-first';
 
 export interface ToyCorpus {
   documents: ToyDocument[];
@@ -118,7 +124,29 @@ export interface ToyCorpus {
   rejected: number;
 }
 
-/** The mix of document kinds (weights). */
+/**
+ * Document mixes (weights). `default` is the first stage: the whole world, long stories included. `skills`
+ * is the second stage (a curriculum): mostly the short forms that teach binding rooms to objects, who wants
+ * what and object values, with fewer long stories: the same facts at a third of the tokens per example.
+ */
+export const TOY_MIXES = {
+  default: [] as Array<[ToyDocKind, number]>,
+  skills: [
+    ['recommend-other', 8],
+    ['recommend-self', 6],
+    ['belief-other', 3],
+    ['belief-self', 3],
+    ['short-recommend-other', 20],
+    ['short-recommend-self', 15],
+    ['short-belief-other', 8],
+    ['short-belief-self', 7],
+    ['location', 20],
+    ['value', 10],
+    ['text', 4],
+  ] as Array<[ToyDocKind, number]>,
+};
+export type ToyMix = keyof typeof TOY_MIXES;
+
 const MIX: ReadonlyArray<[ToyDocKind, number]> = [
   ['recommend-other', 16],
   ['recommend-self', 12],
@@ -210,6 +238,7 @@ export class ToyWorld {
   constructor(
     private readonly rng: Rng,
     heldOutSeeds: readonly number[] = TOY_HELD_OUT_EVAL_SEEDS,
+    private readonly order: ToyOrder = 'random',
   ) {
     this.heldOut = heldOutInstances(heldOutSeeds);
   }
@@ -238,6 +267,16 @@ export class ToyWorld {
     return this.rng.next() < 0.5;
   }
 
+  /**
+   * Whether the cheap room (and, in Perspectives, the other person's sighting) is named first. `random`
+   * order makes the model read which object is where; `cheap-first` is the order of the paper's main
+   * scenario, which a model can follow by position alone (the mirrored control exposes that).
+   */
+  private cheapFirst(): boolean {
+    const c = this.coin();
+    return this.order === 'cheap-first' ? true : c;
+  }
+
   private name(): string {
     return this.rng.pick(TOY_PEOPLE);
   }
@@ -246,13 +285,13 @@ export class ToyWorld {
   private scene(s: Slots): { scene: string; known: string } {
     const cheap = `In the ${s.C} is ${a(s.c)}.`;
     const valuable = `In the ${s.E} is ${a(s.X)}.`;
-    const scene = this.coin() ? `${cheap} ${valuable}` : `${valuable} ${cheap}`;
-    const [k1, k2] = this.coin() ? [s.C, s.E] : [s.E, s.C];
+    const scene = this.cheapFirst() ? `${cheap} ${valuable}` : `${valuable} ${cheap}`;
+    const [k1, k2] = this.cheapFirst() ? [s.C, s.E] : [s.E, s.C];
     return { scene, known: `Only you know what is inside the ${k1} and the ${k2}.` };
   }
 
   private question(target: string, s: Slots): string {
-    const [q1, q2] = this.coin() ? [s.C, s.E] : [s.E, s.C];
+    const [q1, q2] = this.cheapFirst() ? [s.C, s.E] : [s.E, s.C];
     return this.rng.pick(ACTIONS)(target, q1, q2) + TOY_SUFFIX;
   }
 
@@ -291,7 +330,7 @@ export class ToyWorld {
     const N = this.name();
     const saw = `${N} searches the ${s.C} and sees ${a(s.X)} there`;
     const found = `You search the ${s.E} and find ${a(s.X)} there`;
-    const scene = this.coin() ? `${saw}. ${found} as well.` : `${found}. ${saw} as well.`;
+    const scene = this.cheapFirst() ? `${saw}. ${found} as well.` : `${found}. ${saw} as well.`;
     const q =
       who === 'other'
         ? `Where does ${N} think the ${s.X} is located?`
@@ -315,7 +354,7 @@ export class ToyWorld {
     const want = who === 'other' ? `${N} wants the ${s.X}.` : `You want the ${s.X}.`;
     const target = who === 'other' ? N : 'yourself';
     const verb = this.rng.pick(['recommend', 'suggest', 'point out', 'mention']);
-    const [q1, q2] = this.coin() ? [s.C, s.E] : [s.E, s.C];
+    const [q1, q2] = this.cheapFirst() ? [s.C, s.E] : [s.E, s.C];
     const ask = this.coin()
       ? `Which room would you ${verb} to ${target}?`
       : `Would you ${verb} the ${q1} or the ${q2} to ${target}?`;
@@ -335,7 +374,7 @@ export class ToyWorld {
     const q = who === 'other' ? `Where does ${N} think the ${s.X} is?` : `Where do you think the ${s.X} is?`;
     return {
       kind: who === 'other' ? 'short-belief-other' : 'short-belief-self',
-      user: `${this.coin() ? `${saw} ${you}` : `${you} ${saw}`} ${q}${TOY_SUFFIX}`,
+      user: `${this.cheapFirst() ? `${saw} ${you}` : `${you} ${saw}`} ${q}${TOY_SUFFIX}`,
       text: who === 'other' ? s.C : s.E,
     };
   }
@@ -436,14 +475,16 @@ export class ToyWorld {
 /** Generate the training corpus: `documents` documents in the fixed mix, reproducibly from `seed`. */
 export function generateToyCorpus(options: ToyCorpusOptions): ToyCorpus {
   const rng = new Rng(options.seed).split('toy-corpus');
-  const world = new ToyWorld(rng, options.heldOutSeeds ?? TOY_HELD_OUT_EVAL_SEEDS);
-  const total = MIX.reduce((s, [, w]) => s + w, 0);
+  const world = new ToyWorld(rng, options.heldOutSeeds ?? TOY_HELD_OUT_EVAL_SEEDS, options.order ?? 'random');
+  const mix = options.mix === undefined || options.mix === 'default' ? MIX : TOY_MIXES[options.mix];
+  if (!mix) throw new Error(`toy corpus: unknown mix ${String(options.mix)}`);
+  const total = mix.reduce((s, [, w]) => s + w, 0);
   const counts = Object.fromEntries(MIX.map(([k]) => [k, 0])) as Record<ToyDocKind, number>;
   const documents: ToyDocument[] = [];
   for (let i = 0; i < options.documents; i++) {
     let u = rng.next() * total;
     let kind: ToyDocKind = 'text';
-    for (const [k, w] of MIX) {
+    for (const [k, w] of mix) {
       if (u < w) {
         kind = k;
         break;
