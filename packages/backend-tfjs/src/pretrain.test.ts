@@ -114,7 +114,9 @@ describe('Pretrainer', () => {
       () => (c.decoder.run({ ids, logits: 'all' }).logits as tf.Tensor).dataSync() as Float32Array,
     );
     expect(relativeError(fresh, want)).toBeGreaterThan(1e-2);
-    await c.loadWeights(await WeightStore.openDir(dir));
+    const store = await WeightStore.openDir(dir);
+    await c.loadWeights(store);
+    await store.close();
     const resumed = tf.tidy(
       () => (c.decoder.run({ ids, logits: 'all' }).logits as tf.Tensor).dataSync() as Float32Array,
     );
@@ -123,9 +125,9 @@ describe('Pretrainer', () => {
       { ...config, hiddenSize: 8, headDim: 4 },
       { lr: 1e-2, warmupSteps: 1, totalSteps: 5, seed: 1 },
     );
-    await expect(other.loadWeights(await WeightStore.openDir(dir))).rejects.toThrow(
-      /has shape \[48, 16\], expected \[48, 8\]/,
-    );
+    const store2 = await WeightStore.openDir(dir);
+    await expect(other.loadWeights(store2)).rejects.toThrow(/has shape \[48, 16\], expected \[48, 8\]/);
+    await store2.close();
     other.dispose();
     c.dispose();
     t.dispose();

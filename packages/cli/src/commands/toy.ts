@@ -164,7 +164,14 @@ export function registerToy(program: Command, io: Io): void {
       const perEpoch = Math.ceil(documents / batch);
       const total = perEpoch * epochs;
       const trainer = new tfjs.Pretrainer(config, { lr, warmupSteps: warmup, totalSteps: total, seed });
-      if (opts.continue) await trainer.loadWeights(await WeightStore.openDir(path.resolve(opts.continue)));
+      if (opts.continue) {
+        const store = await WeightStore.openDir(path.resolve(opts.continue));
+        try {
+          await trainer.loadWeights(store);
+        } finally {
+          await store.close();
+        }
+      }
       const padId = config.padTokenId ?? 0;
       if (!json)
         io.err(
