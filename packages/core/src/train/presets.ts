@@ -87,7 +87,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
   'toy-house': {
     name: 'toy-house',
     description:
-      "the embedded toy model (assets/toy-house): layer 2 of 4 (about the paper's depth), last-token pooling, r 8 / alpha 16, lr 1e-3, 10 epochs; not swept yet, see the model's README",
+      "the embedded toy model (assets/toy-house): layer 2 of 4 (about the paper's depth), last-token pooling, r 8 / alpha 16, lr 1e-3, 10 epochs; its sweep (model README) cannot choose yet: chance-level baseline",
     layer: 2,
     r: 8,
     alpha: 16,
