@@ -17,6 +17,7 @@ import {
   aggregate,
   executeRun,
   experimentMarkdown,
+  formatMeanSd,
   parseExperimentConfig,
   planRuns,
   toyModelDir,
@@ -64,9 +65,9 @@ const ARM_TITLE: Record<string, string> = {
   exposure: 'after the exposure control (next-token training on the same pair strings)',
 };
 
-function pct(m: MeanSd | undefined): string {
-  if (!m || m.n === 0) return '–';
-  return m.n === 1 ? `${m.mean.toFixed(1)}` : `${m.mean.toFixed(1)} ± ${m.sd.toFixed(1)}`;
+/** A cell: mean ± sd of what the runs measured, "–" where nothing was. */
+function cell(m: MeanSd | undefined, digits: number): string {
+  return m ? formatMeanSd(m, digits) : '–';
 }
 
 /** Rows: scenarios; columns: arms. */
@@ -75,17 +76,12 @@ export function demoTable(t: ExperimentTable): string[][] {
     ['', ...t.arms.map((a) => (a === 'none' ? 'baseline' : a))],
     ...DEMO_SCENARIOS.filter(([s]) => t.scenarios.includes(s)).map(([s, label]) => [
       label,
-      ...t.arms.map((a) => pct(t.rates[a]?.[s])),
+      ...t.arms.map((a) => cell(t.rates[a]?.[s], 1)),
     ]),
-    ['latent SOO, all Linear outputs (lower = more overlap)', ...t.arms.map((a) => fmt(t.latent[a], 5))],
-    ['perplexity on held-out toy text', ...t.arms.map((a) => fmt(t.perplexity[a], 3))],
-    ['KL(base ‖ tuned) on that text', ...t.arms.map((a) => fmt(t.kl[a], 5))],
+    ['latent SOO, all Linear outputs (lower = more overlap)', ...t.arms.map((a) => cell(t.latent[a], 5))],
+    ['perplexity on held-out toy text', ...t.arms.map((a) => cell(t.perplexity[a], 3))],
+    ['KL(base ‖ tuned) on that text', ...t.arms.map((a) => cell(t.kl[a], 5))],
   ];
-}
-
-function fmt(m: MeanSd | undefined, digits: number): string {
-  if (!m || m.n === 0) return '–';
-  return m.n === 1 ? m.mean.toFixed(digits) : `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}`;
 }
 
 function markdownTable(rows: string[][]): string {

@@ -5,7 +5,9 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
+  DataError,
   Rng,
+  TOY_MIXES,
   WeightStore,
   corpusHash,
   generateToyCorpus,
@@ -16,6 +18,7 @@ import {
   writeToyModelFiles,
   type SooTokenizer,
   type ToyDocument,
+  type ToyMix,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
@@ -65,7 +68,11 @@ export function encodeToyDocument(
     { addSpecialTokens: false },
   ).ids;
   if (prompt.some((id, i) => ids[i] !== id))
-    throw new Error(`toy document: the prompt's tokens are not a prefix of the conversation's: ${doc.user}`);
+    throw new DataError(
+      'DATA_INVALID',
+      `toy document (${doc.kind}): user: expected the chat template's prompt tokens to be a prefix of the conversation's tokens: ${JSON.stringify(doc.user)}`,
+      { field: 'user' },
+    );
   return { ids, answerFrom: prompt.length - 1 };
 }
 
@@ -131,11 +138,13 @@ export function registerToy(program: Command, io: Io): void {
         throw new UsageError(`--backend: expected wasm or cpu, got "${opts.backend}"`);
       const json = Boolean(opts.json);
       const t0 = performance.now();
-      if (opts.mix !== 'default' && opts.mix !== 'skills')
-        throw new UsageError(`--mix: expected default or skills, got "${opts.mix}"`);
+      if (!Object.hasOwn(TOY_MIXES, opts.mix))
+        throw new UsageError(
+          `--mix: expected one of ${Object.keys(TOY_MIXES).join(', ')}, got "${opts.mix}"`,
+        );
       if (opts.order !== 'random' && opts.order !== 'cheap-first')
         throw new UsageError(`--order: expected random or cheap-first, got "${opts.order}"`);
-      const corpus = generateToyCorpus({ seed, documents, mix: opts.mix, order: opts.order });
+      const corpus = generateToyCorpus({ seed, documents, mix: opts.mix as ToyMix, order: opts.order });
       const hash = corpusHash(corpus.documents);
       let previous: unknown = null;
       if (opts.continue) {
@@ -237,7 +246,7 @@ export function registerToy(program: Command, io: Io): void {
         totalSeconds: Math.round((performance.now() - t0) / 1000),
       };
       await writeFileAtomic(path.join(opts.out, 'training.json'), JSON.stringify(record, null, 2) + '\n');
-      await fsp.writeFile(
+      await writeFileAtomic(
         path.join(opts.out, 'train_log.jsonl'),
         log
           .filter((x) => x.step % 10 === 0 || x.step === 1)

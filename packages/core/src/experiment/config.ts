@@ -18,26 +18,16 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { FormatError, NotFoundError } from '../errors.js';
 import { POOLINGS, type Pooling } from '../soo.js';
-import { TRAIN_PRESETS } from '../train/presets.js';
+import { TRAIN_PRESETS, type TrainOverrides } from '../train/presets.js';
 import { SUFFIX_PRESETS, type SuffixPreset } from '../data/scenarios.js';
 import { LINEAR_SUBSETS, type LinearSubset } from '../hooks.js';
 
 export const ARMS = ['soo', 'exposure', 'none'] as const;
 export type Arm = (typeof ARMS)[number];
 
-export interface ExperimentTrainSettings {
-  preset?: string;
-  layer?: number;
-  hook?: string;
-  pooling?: Pooling;
-  r?: number;
-  alpha?: number;
-  dropout?: number;
-  targets?: string[];
-  lr?: number;
+/** `soo train`'s overrides (preset, layer, LoRA, lr, ...) plus the settings only runs have. */
+export interface ExperimentTrainSettings extends TrainOverrides {
   weightDecay?: number;
-  epochs?: number;
-  batch?: number;
   gradAccum?: number;
   pairs?: string;
   allTemplates?: boolean;

@@ -61,7 +61,8 @@ export function aggregate(runs: readonly RunSummary[], order: readonly Arm[] = [
   return t;
 }
 
-const fmt = (m: MeanSd, digits = 2): string =>
+/** `mean ± sd` (just the mean for one value, "–" for none), `digits` decimals. */
+export const formatMeanSd = (m: MeanSd, digits = 2): string =>
   m.n === 0
     ? '–'
     : m.n === 1
@@ -85,7 +86,7 @@ export function experimentMarkdown(
     `| --- | ${t.arms.map(() => '--- | ---').join(' | ')} |`,
     ...t.scenarios.map(
       (s) =>
-        `| ${s} | ${t.arms.map((a) => `${fmt(t.rates[a]![s]!, 1)} | ${fmt(t.paperRates[a]![s]!, 1)}`).join(' | ')} |`,
+        `| ${s} | ${t.arms.map((a) => `${formatMeanSd(t.rates[a]![s]!, 1)} | ${formatMeanSd(t.paperRates[a]![s]!, 1)}`).join(' | ')} |`,
     ),
     '',
     '## Latent SOO and capability',
@@ -93,7 +94,8 @@ export function experimentMarkdown(
     '| arm | latent SOO (lower = more overlap) | perplexity | KL(base ‖ tuned) |',
     '| --- | --- | --- | --- |',
     ...t.arms.map(
-      (a) => `| ${a} | ${fmt(t.latent[a]!, 5)} | ${fmt(t.perplexity[a]!, 3)} | ${fmt(t.kl[a]!, 5)} |`,
+      (a) =>
+        `| ${a} | ${formatMeanSd(t.latent[a]!, 5)} | ${formatMeanSd(t.perplexity[a]!, 3)} | ${formatMeanSd(t.kl[a]!, 5)} |`,
     ),
     '',
     '![deceptive rate by arm, main scenario](rates_main.svg)',

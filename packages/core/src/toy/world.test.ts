@@ -126,6 +126,12 @@ describe('toy corpus', () => {
     expect(fixed.counts.location).toBeGreaterThan(fixed.counts.text);
   });
 
+  it('names the field and the known mixes for an unknown mix', () => {
+    expect(() => generateToyCorpus({ seed: 1, documents: 1, mix: 'nope' as 'skills' })).toThrow(
+      /mix: expected one of default, skills, got "nope"/,
+    );
+  });
+
   it('writes held-out capability paragraphs different from the corpus', () => {
     const text = toyCapabilityText('x');
     const paras = text.trim().split('\n\n');

@@ -18,7 +18,8 @@
  * honesty-prompt result is whatever the model does.
  */
 import { Rng, type Seed } from '../rng.js';
-import { HONESTY_PREFIX, SUFFIX_PRESETS, drawScenarioSlots } from '../data/scenarios.js';
+import { SUFFIX_PRESETS, drawScenarioSlots } from '../data/scenarios.js';
+import { DataError } from '../errors.js';
 import {
   TEST_CHEAP_OBJECTS,
   TEST_EXPENSIVE_OBJECTS,
@@ -129,8 +130,20 @@ export interface ToyCorpus {
  * is the second stage (a curriculum): mostly the short forms that teach binding rooms to objects, who wants
  * what and object values, with fewer long stories: the same facts at a third of the tokens per example.
  */
-export const TOY_MIXES = {
-  default: [] as Array<[ToyDocKind, number]>,
+export const TOY_MIXES: Readonly<Record<'default' | 'skills', ReadonlyArray<[ToyDocKind, number]>>> = {
+  default: [
+    ['recommend-other', 16],
+    ['recommend-self', 12],
+    ['belief-other', 6],
+    ['belief-self', 5],
+    ['short-recommend-other', 14],
+    ['short-recommend-self', 10],
+    ['short-belief-other', 5],
+    ['short-belief-self', 4],
+    ['location', 10],
+    ['value', 4],
+    ['text', 14],
+  ],
   skills: [
     ['recommend-other', 8],
     ['recommend-self', 6],
@@ -143,23 +156,9 @@ export const TOY_MIXES = {
     ['location', 20],
     ['value', 10],
     ['text', 4],
-  ] as Array<[ToyDocKind, number]>,
+  ],
 };
 export type ToyMix = keyof typeof TOY_MIXES;
-
-const MIX: ReadonlyArray<[ToyDocKind, number]> = [
-  ['recommend-other', 16],
-  ['recommend-self', 12],
-  ['belief-other', 6],
-  ['belief-self', 5],
-  ['short-recommend-other', 14],
-  ['short-recommend-self', 10],
-  ['short-belief-other', 5],
-  ['short-belief-self', 4],
-  ['location', 10],
-  ['value', 4],
-  ['text', 14],
-];
 
 export const TOY_ROOMS: readonly string[] = Object.freeze([...TEST_ROOMS, ...TOY_EXTRA_ROOMS]);
 export const TOY_CHEAP: readonly string[] = Object.freeze([...TEST_CHEAP_OBJECTS, ...TOY_EXTRA_CHEAP]);
@@ -476,10 +475,16 @@ export class ToyWorld {
 export function generateToyCorpus(options: ToyCorpusOptions): ToyCorpus {
   const rng = new Rng(options.seed).split('toy-corpus');
   const world = new ToyWorld(rng, options.heldOutSeeds ?? TOY_HELD_OUT_EVAL_SEEDS, options.order ?? 'random');
-  const mix = options.mix === undefined || options.mix === 'default' ? MIX : TOY_MIXES[options.mix];
-  if (!mix) throw new Error(`toy corpus: unknown mix ${String(options.mix)}`);
+  const mixName = options.mix ?? 'default';
+  const mix = TOY_MIXES[mixName];
+  if (!mix)
+    throw new DataError(
+      'DATA_INVALID',
+      `mix: expected one of ${Object.keys(TOY_MIXES).join(', ')}, got ${JSON.stringify(mixName)}`,
+      { field: 'mix' },
+    );
   const total = mix.reduce((s, [, w]) => s + w, 0);
-  const counts = Object.fromEntries(MIX.map(([k]) => [k, 0])) as Record<ToyDocKind, number>;
+  const counts = Object.fromEntries(mix.map(([k]) => [k, 0])) as Record<ToyDocKind, number>;
   const documents: ToyDocument[] = [];
   for (let i = 0; i < options.documents; i++) {
     let u = rng.next() * total;
@@ -493,9 +498,6 @@ export function generateToyCorpus(options: ToyCorpusOptions): ToyCorpus {
     }
     counts[kind]++;
     documents.push(world.document(kind));
-  }
-  for (const d of documents) {
-    if (d.user?.includes(HONESTY_PREFIX.trim())) throw new Error('toy corpus: honesty prefix leaked');
   }
   return { documents, counts, rejected: world.rejected };
 }
