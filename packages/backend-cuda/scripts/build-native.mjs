@@ -90,7 +90,12 @@ function findMissing() {
   return missing;
 }
 
-const what = { cxx: 'a C++17 compiler', make: 'make', python3: 'python3', openblas: 'OpenBLAS (cblas.h, libopenblas)' };
+const what = {
+  cxx: 'a C++17 compiler',
+  make: 'make',
+  python3: 'python3',
+  openblas: 'OpenBLAS (cblas.h, libopenblas)',
+};
 
 /** As root on a Debian-like system with apt-get: install what is missing. Returns an error text or null. */
 function aptInstall(missing) {
@@ -104,13 +109,21 @@ function aptInstall(missing) {
     !has('apt-get', ['--version'])
   )
     return 'not attempted';
-  const pkgs = missing.map((m) => ({ cxx: 'g++', make: 'make', python3: 'python3', openblas: 'libopenblas-dev' })[m]);
-  console.log(`${PREFIX} installing ${pkgs.join(' ')} with apt-get (root; SOO_NATIVE_NO_APT=1 turns this off)`);
+  const pkgs = missing.map(
+    (m) => ({ cxx: 'g++', make: 'make', python3: 'python3', openblas: 'libopenblas-dev' })[m],
+  );
+  console.log(
+    `${PREFIX} installing ${pkgs.join(' ')} with apt-get (root; SOO_NATIVE_NO_APT=1 turns this off)`,
+  );
   const opts = { encoding: 'utf8', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 };
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', ...pkgs]]) {
     const r = spawnSync('apt-get', args, opts);
     if (r.status !== 0) {
-      const tail = `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`.trim().split('\n').slice(-3).join(' | ');
+      const tail = `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ');
       return `apt-get ${args[0]} failed (${tail || `exit ${r.status}`})`;
     }
   }
@@ -122,7 +135,7 @@ function skip(reason, install) {
   rmSync(manifestFile, { force: true });
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(skipFile, JSON.stringify({ reason, install }) + '\n');
-  const line = `${PREFIX} not built: ${reason}${install ? `; install: ${install}` : ''}. Native tests will be skipped.`;
+  const line = `${PREFIX} not built: ${reason}${install ? `; install: ${install}` : ''}. Native tests will be skipped (details: packages/backend-cuda/README.md).`;
   if (env.SOO_NATIVE_REQUIRED === '1') {
     console.error(`${line} (SOO_NATIVE_REQUIRED=1: failing)`);
     process.exit(1);
@@ -155,7 +168,10 @@ if (missing.length) {
 
 const nodeGyp = resolveOrNull('node-gyp/bin/node-gyp.js');
 if (!nodeGyp || !resolveOrNull('node-addon-api'))
-  skip('node-gyp or node-addon-api is not installed (devDependencies)', 'npm install (in the soo repository)');
+  skip(
+    'node-gyp or node-addon-api is not installed (devDependencies)',
+    'npm install (in the soo repository)',
+  );
 
 // npm scripts carry npm's config (nodedir among it) in npm_config_* variables, and node-gyp reads them. Run
 // by hand, point node-gyp at this Node's own headers when they are installed beside it, instead of letting
@@ -168,7 +184,10 @@ if (debug) gypArgs.push('--debug');
 
 rmSync(skipFile, { force: true });
 const gyp = (args) => {
-  const r = spawnSync(process.execPath, [nodeGyp, ...args, ...gypArgs], { cwd: packageDir, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [nodeGyp, ...args, ...gypArgs], {
+    cwd: packageDir,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) {
     console.error(`${PREFIX} node-gyp ${args[0]} failed (exit ${r.status ?? r.signal})`);
     process.exit(1);

@@ -86,7 +86,8 @@ export function findOpenBlas(env = process.env) {
   for (const c of candidates) {
     if (!isOpenBlasInclude(c.includeDir)) continue;
     const libDir = c.libDirs.find(hasOpenBlasLib);
-    if (libDir) return { includeDir: path.resolve(c.includeDir), libDir: path.resolve(libDir), source: c.source };
+    if (libDir)
+      return { includeDir: path.resolve(c.includeDir), libDir: path.resolve(libDir), source: c.source };
   }
   return null;
 }

@@ -124,3 +124,19 @@ export function assertCudaUsable(env: CudaEnvironment = detectCuda()): void {
     );
   }
 }
+
+export {
+  BUILD_HINT,
+  defaultAddonPath,
+  loadNativeAddon,
+  nativeAvailability,
+  nativeUnavailableError,
+  requireNativeAddon,
+} from './native-loader.js';
+export type {
+  BlasInfo,
+  NativeAddon,
+  NativeAvailability,
+  NativeLoadOptions,
+  NativeLoadResult,
+} from './native-loader.js';
