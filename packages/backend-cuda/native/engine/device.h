@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace soo {
 
@@ -130,7 +131,7 @@ class Device {
   size_t peak_ = 0;
 };
 
-/** The process-wide CPU device (OpenBLAS + a small thread pool). */
-Device& cpu_device();
+/** A CPU device (OpenBLAS + the shared thread pool) with its own byte counters. */
+std::unique_ptr<Device> make_cpu_device();
 
 }  // namespace soo

@@ -101,9 +101,6 @@ class CpuDevice final : public Device {
 
 }  // namespace
 
-Device& cpu_device() {
-  static CpuDevice device;
-  return device;
-}
+std::unique_ptr<Device> make_cpu_device() { return std::make_unique<CpuDevice>(); }
 
 }  // namespace soo
