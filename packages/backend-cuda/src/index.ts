@@ -140,3 +140,10 @@ export type {
   NativeLoadOptions,
   NativeLoadResult,
 } from './native-loader.js';
+export {
+  NATIVE_CPU_CAPABILITIES,
+  NativeCpuBackend,
+  NativeCpuModel,
+  createNativeCpuBackend,
+} from './native-backend.js';
+export { ropeFrequencies, type RopeFrequencies } from './native-rope.js';
