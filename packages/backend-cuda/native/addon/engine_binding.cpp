@@ -507,12 +507,12 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     Napi::Env env = info.Env();
     Napi::Object o = object_arg(info, 0, "options");
     soo::AdamWOptions a;
-    a.lr = static_cast<float>(number_field(o, "lr", "adamw"));
-    a.beta1 = static_cast<float>(number_field(o, "beta1", "adamw"));
-    a.beta2 = static_cast<float>(number_field(o, "beta2", "adamw"));
-    a.eps = static_cast<float>(number_field(o, "eps", "adamw"));
-    a.weight_decay = static_cast<float>(number_field(o, "weightDecay", "adamw"));
-    a.grad_scale = static_cast<float>(number_field(o, "gradScale", "adamw"));
+    a.lr = number_field(o, "lr", "adamw");
+    a.beta1 = number_field(o, "beta1", "adamw");
+    a.beta2 = number_field(o, "beta2", "adamw");
+    a.eps = number_field(o, "eps", "adamw");
+    a.weight_decay = number_field(o, "weightDecay", "adamw");
+    a.grad_scale = number_field(o, "gradScale", "adamw");
     guard(env, [&] { engine(env).adamw_step(a); });
     return env.Undefined();
   }

@@ -35,38 +35,6 @@ void Engine::inject(Pass& p, HookModule module, int layer, float* grad) {
     if (inj.hook == ref) dev_.axpy(grad, inj.grad.data(), 1.0f, inj.grad.size());
 }
 
-void Engine::linear_backward(Pass& p, Linear& lin, const float* x, const LinearActs& acts, const float* dy,
-                             float* dx) {
-  const int N = p.n;
-  dev_.gemm(false, false, N, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value.data(), lin.in, 1.0f, dx, lin.in);
-  if (lin.weight->trainable)
-    dev_.gemm(true, false, lin.out, lin.in, N, 1.0f, dy, lin.out, x, lin.in, 1.0f,
-              lin.weight->grad_for_accumulation(dev_), lin.in);
-  if (lin.bias && lin.bias->trainable) dev_.sum_rows(lin.bias->grad_for_accumulation(dev_), dy, N, lin.out);
-  if (!lin.has_lora() || !p.adapter) return;
-  const int r = lin.lora.rank;
-  const float s = lin.lora.scaling;
-  const bool dropped = p.dropout > 0.0f;
-  const float* xin = dropped ? acts.dropped.data() : x;
-  dev_.gemm(true, false, lin.out, r, N, s, dy, lin.out, acts.hidden.data(), r, 1.0f,
-            lin.lora.b->grad_for_accumulation(dev_), r);
-  ensure(dev_, p.d_lora, static_cast<size_t>(N) * r);
-  dev_.gemm(false, false, N, r, lin.out, s, dy, lin.out, lin.lora.b->value.data(), r, 0.0f, p.d_lora.data(), r);
-  dev_.gemm(true, false, r, lin.in, N, 1.0f, p.d_lora.data(), r, xin, lin.in, 1.0f,
-            lin.lora.a->grad_for_accumulation(dev_), lin.in);
-  if (dropped) {
-    const size_t count = static_cast<size_t>(N) * lin.in;
-    ensure(dev_, p.d_lora_in, count);
-    dev_.gemm(false, false, N, lin.in, r, 1.0f, p.d_lora.data(), r, lin.lora.a->value.data(), lin.in, 0.0f,
-              p.d_lora_in.data(), lin.in);
-    dev_.multiply(p.d_lora_in.data(), p.d_lora_in.data(), acts.mask.data(), count);
-    dev_.axpy(dx, p.d_lora_in.data(), 1.0f, count);
-  } else {
-    dev_.gemm(false, false, N, lin.in, r, 1.0f, p.d_lora.data(), r, lin.lora.a->value.data(), lin.in, 1.0f, dx,
-              lin.in);
-  }
-}
-
 void Engine::final_backward(Pass& p, float* dlogits) {
   const ModelConfig& c = config_;
   const int N = p.n, H = c.hidden, V = c.vocab;
@@ -90,7 +58,7 @@ void Engine::final_backward(Pass& p, float* dlogits) {
                         p.residual[c.layers].data(), p.rstd_final.data(), w->value.data(), N, H, c.norm_one_plus_w);
 }
 
-void Engine::layer_backward(Pass& p, int i, bool attn_only) {
+void Engine::layer_backward(Pass& p, int i, bool attn_only, bool top) {
   const ModelConfig& c = config_;
   Layer& L = weights_.layers[i];
   LayerActs& a = p.layers[i];
@@ -98,23 +66,50 @@ void Engine::layer_backward(Pass& p, int i, bool attn_only) {
   const size_t nh = static_cast<size_t>(N) * H, ni = static_cast<size_t>(N) * I;
   const bool g1 = c.norm_one_plus_w;
   auto grad_of = [&](Parameter* w) { return w->trainable ? w->grad_for_accumulation(dev_) : nullptr; };
-  ensure(dev_, p.d_o, nh);
+  // In the layer where the pass stopped (`top`), a module takes part only when some injected hook
+  // gradient lies at or after its output: the others are not in the loss's graph (torch leaves their
+  // gradients None). Below it, everything is live.
+  auto injected = [&](HookModule m) {
+    for (const Injection& inj : p.injections)
+      if (inj.hook.layer == i && inj.hook.module == m) return true;
+    return false;
+  };
+  const HookModule ffn_norm_hook = c.sandwich_norms ? HookModule::PreFeedforwardLayernorm : HookModule::PostAttentionLayernorm;
+  const bool res_live = !top || (!attn_only && injected(HookModule::Block));
+  const bool mlp_out_live = !attn_only && (res_live || (c.sandwich_norms && injected(HookModule::PostFeedforwardLayernorm)));
+  const bool down_live = !attn_only && (mlp_out_live || injected(HookModule::Mlp) || injected(HookModule::DownProj));
+  const bool gate_live = !attn_only && (down_live || injected(HookModule::GateProj));
+  const bool up_live = !attn_only && (down_live || injected(HookModule::UpProj));
+  const bool ln2_live = !attn_only && (gate_live || up_live || injected(ffn_norm_hook));
+  const bool h1_live = res_live || ln2_live;
+  const bool attn_out_live = h1_live || (c.sandwich_norms && injected(HookModule::PostAttentionLayernorm));
+  const bool o_live = attn_out_live || injected(HookModule::SelfAttn) || injected(HookModule::OProj);
+  const bool q_live = o_live || injected(HookModule::QProj);
+  const bool k_live = o_live || injected(HookModule::KProj);
+  const bool v_live = o_live || injected(HookModule::VProj);
+  const bool ln1_live = q_live || k_live || v_live || injected(HookModule::InputLayernorm);
+
+  ensure_zero(dev_, p.d_o, nh);
   ensure(dev_, p.d_tmp, nh);
   if (!attn_only) {
     inject(p, HookModule::Block, i, p.d_res.data());
-    dev_.copy(p.d_tmp.data(), p.d_res.data(), sizeof(float) * nh);
-    float* d_down = p.d_tmp.data();
-    if (c.sandwich_norms) {
-      inject(p, HookModule::PostFeedforwardLayernorm, i, p.d_tmp.data());
-      p.d_o.zero();
-      dev_.rmsnorm_backward(p.d_o.data(), grad_of(L.post_ffn_norm), p.d_tmp.data(), a.down.data(), a.rstd_pf.data(),
-                            L.post_ffn_norm->value.data(), N, H, g1);
-      d_down = p.d_o.data();
+    if (down_live) {
+      dev_.copy(p.d_tmp.data(), p.d_res.data(), sizeof(float) * nh);
+      float* d_down = p.d_tmp.data();
+      if (c.sandwich_norms) {
+        inject(p, HookModule::PostFeedforwardLayernorm, i, p.d_tmp.data());
+        if (mlp_out_live)
+          dev_.rmsnorm_backward(p.d_o.data(), grad_of(L.post_ffn_norm), p.d_tmp.data(), a.down.data(),
+                                a.rstd_pf.data(), L.post_ffn_norm->value.data(), N, H, g1);
+        d_down = p.d_o.data();
+      }
+      inject(p, HookModule::Mlp, i, d_down);
+      inject(p, HookModule::DownProj, i, d_down);
+      ensure_zero(dev_, p.d_act, ni);
+      linear_backward(p, L.down, a.act.data(), a.lin[kDown], d_down, p.d_act.data());
+    } else {
+      ensure_zero(dev_, p.d_act, ni);
     }
-    inject(p, HookModule::Mlp, i, d_down);
-    inject(p, HookModule::DownProj, i, d_down);
-    ensure_zero(dev_, p.d_act, ni);
-    linear_backward(p, L.down, a.act.data(), a.lin[kDown], d_down, p.d_act.data());
     ensure(dev_, p.d_gate, ni);
     ensure(dev_, p.d_up, ni);
     dev_.gated_act_backward(p.d_gate.data(), p.d_up.data(), p.d_act.data(), a.gate.data(), a.up.data(), ni,
@@ -122,55 +117,57 @@ void Engine::layer_backward(Pass& p, int i, bool attn_only) {
     inject(p, HookModule::GateProj, i, p.d_gate.data());
     inject(p, HookModule::UpProj, i, p.d_up.data());
     ensure_zero(dev_, p.d_ln, nh);
-    linear_backward(p, L.gate, a.ln2.data(), a.lin[kGate], p.d_gate.data(), p.d_ln.data());
-    linear_backward(p, L.up, a.ln2.data(), a.lin[kUp], p.d_up.data(), p.d_ln.data());
-    inject(p, c.sandwich_norms ? HookModule::PreFeedforwardLayernorm : HookModule::PostAttentionLayernorm, i,
-           p.d_ln.data());
+    if (gate_live) linear_backward(p, L.gate, a.ln2.data(), a.lin[kGate], p.d_gate.data(), p.d_ln.data());
+    if (up_live) linear_backward(p, L.up, a.ln2.data(), a.lin[kUp], p.d_up.data(), p.d_ln.data());
+    inject(p, ffn_norm_hook, i, p.d_ln.data());
     Parameter* ffn_norm = c.sandwich_norms ? L.pre_ffn_norm : L.post_attn_norm;
-    dev_.rmsnorm_backward(p.d_res.data(), grad_of(ffn_norm), p.d_ln.data(), a.h1.data(), a.rstd2.data(),
-                          ffn_norm->value.data(), N, H, g1);
+    if (ln2_live)
+      dev_.rmsnorm_backward(p.d_res.data(), grad_of(ffn_norm), p.d_ln.data(), a.h1.data(), a.rstd2.data(),
+                            ffn_norm->value.data(), N, H, g1);
     // d_res is now d h1: the residual part of d x_in and the gradient of the attention output.
     if (c.sandwich_norms) {
       dev_.copy(p.d_tmp.data(), p.d_res.data(), sizeof(float) * nh);
       inject(p, HookModule::PostAttentionLayernorm, i, p.d_tmp.data());
-      p.d_o.zero();
-      dev_.rmsnorm_backward(p.d_o.data(), grad_of(L.post_attn_norm), p.d_tmp.data(), a.o.data(), a.rstd_pa.data(),
-                            L.post_attn_norm->value.data(), N, H, g1);
+      p.d_o.zero();  // it held d(down) above
+      if (attn_out_live)
+        dev_.rmsnorm_backward(p.d_o.data(), grad_of(L.post_attn_norm), p.d_tmp.data(), a.o.data(), a.rstd_pa.data(),
+                              L.post_attn_norm->value.data(), N, H, g1);
     } else {
       dev_.copy(p.d_o.data(), p.d_res.data(), sizeof(float) * nh);
     }
-  } else {
-    p.d_o.zero();
   }
   inject(p, HookModule::SelfAttn, i, p.d_o.data());
   inject(p, HookModule::OProj, i, p.d_o.data());
-  ensure_zero(dev_, p.d_ctx, static_cast<size_t>(N) * qw);
-  linear_backward(p, L.o, a.ctx.data(), a.lin[kO], p.d_o.data(), p.d_ctx.data());
 
   const int T = p.tokens;
-  AttentionShape s{p.rows, T, T, 0, c.heads, c.kv_heads, c.head_dim, static_cast<int64_t>(T) * qw,
-                   static_cast<int64_t>(T) * kvw, c.attention_scale, c.attn_softcap, L.window};
-  ensure(dev_, p.d_qrot, static_cast<size_t>(N) * qw);
-  ensure_zero(dev_, p.d_krot, static_cast<size_t>(N) * kvw);
-  ensure_zero(dev_, p.d_v, static_cast<size_t>(N) * kvw);
-  ensure(dev_, p.d_attn, static_cast<size_t>(p.rows) * c.heads * T * T);
-  dev_.attention_backward(p.d_qrot.data(), p.d_krot.data(), p.d_v.data(), p.d_attn.data(), p.d_ctx.data(),
-                          a.probs.data(), c.attn_softcap > 0 ? a.capped.data() : nullptr, a.q_rot.data(),
-                          a.k_rot.data(), a.v.data(), s);
   ensure_zero(dev_, p.d_q, static_cast<size_t>(N) * qw);
   ensure_zero(dev_, p.d_k, static_cast<size_t>(N) * kvw);
-  dev_.rope_backward(p.d_q.data(), p.d_qrot.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
-  dev_.rope_backward(p.d_k.data(), p.d_krot.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
+  ensure_zero(dev_, p.d_v, static_cast<size_t>(N) * kvw);
+  if (o_live) {
+    ensure_zero(dev_, p.d_ctx, static_cast<size_t>(N) * qw);
+    linear_backward(p, L.o, a.ctx.data(), a.lin[kO], p.d_o.data(), p.d_ctx.data());
+    AttentionShape s{p.rows, T, T, 0, c.heads, c.kv_heads, c.head_dim, static_cast<int64_t>(T) * qw,
+                     static_cast<int64_t>(T) * kvw, c.attention_scale, c.attn_softcap, L.window};
+    ensure(dev_, p.d_qrot, static_cast<size_t>(N) * qw);
+    ensure_zero(dev_, p.d_krot, static_cast<size_t>(N) * kvw);
+    ensure(dev_, p.d_attn, static_cast<size_t>(p.rows) * c.heads * T * T);
+    dev_.attention_backward(p.d_qrot.data(), p.d_krot.data(), p.d_v.data(), p.d_attn.data(), p.d_ctx.data(),
+                            a.probs.data(), c.attn_softcap > 0 ? a.capped.data() : nullptr, a.q_rot.data(),
+                            a.k_rot.data(), a.v.data(), s);
+    dev_.rope_backward(p.d_q.data(), p.d_qrot.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
+    dev_.rope_backward(p.d_k.data(), p.d_krot.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
+  }
   inject(p, HookModule::QProj, i, p.d_q.data());
   inject(p, HookModule::KProj, i, p.d_k.data());
   inject(p, HookModule::VProj, i, p.d_v.data());
   ensure_zero(dev_, p.d_ln, nh);
-  linear_backward(p, L.q, a.ln1.data(), a.lin[kQ], p.d_q.data(), p.d_ln.data());
-  linear_backward(p, L.k, a.ln1.data(), a.lin[kK], p.d_k.data(), p.d_ln.data());
-  linear_backward(p, L.v, a.ln1.data(), a.lin[kV], p.d_v.data(), p.d_ln.data());
+  if (q_live) linear_backward(p, L.q, a.ln1.data(), a.lin[kQ], p.d_q.data(), p.d_ln.data());
+  if (k_live) linear_backward(p, L.k, a.ln1.data(), a.lin[kK], p.d_k.data(), p.d_ln.data());
+  if (v_live) linear_backward(p, L.v, a.ln1.data(), a.lin[kV], p.d_v.data(), p.d_ln.data());
   inject(p, HookModule::InputLayernorm, i, p.d_ln.data());
-  dev_.rmsnorm_backward(p.d_res.data(), grad_of(L.input_norm), p.d_ln.data(), p.residual[i].data(), a.rstd1.data(),
-                        L.input_norm->value.data(), N, H, g1);
+  if (ln1_live)
+    dev_.rmsnorm_backward(p.d_res.data(), grad_of(L.input_norm), p.d_ln.data(), p.residual[i].data(), a.rstd1.data(),
+                          L.input_norm->value.data(), N, H, g1);
 }
 
 void Engine::embedding_backward(Pass& p) {
@@ -295,7 +292,8 @@ BackwardResult Engine::backward(const TokenBatch& batch, const std::vector<Objec
   if (stop.stage == Stage::Full) final_backward(p, need_logits ? p.d_logits.data() : nullptr);
   if (stop.stage != Stage::Embed) {
     const int last = stop.stage == Stage::Full ? c.layers - 1 : stop.layer;
-    for (int i = last; i >= 0; i--) layer_backward(p, i, stop.stage == Stage::Attn && i == stop.layer);
+    for (int i = last; i >= 0; i--)
+      layer_backward(p, i, stop.stage == Stage::Attn && i == stop.layer, stop.stage != Stage::Full && i == last);
   }
   embedding_backward(p);
   return result;

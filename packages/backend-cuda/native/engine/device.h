@@ -119,8 +119,10 @@ class Device {
                           float grad_scale) = 0;
 
   /** torch.optim.AdamW on one tensor (single-tensor path), the gradient multiplied by grad_scale first. */
-  virtual void adamw(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                     float eps, float weight_decay, float grad_scale, int64_t step) = 0;
+  /** Host scalars arrive in double; each derived scalar (1 - beta, lr / bias correction, ...) is computed in
+   *  double and rounded to float once, as torch does with Python-float hyperparameters. */
+  virtual void adamw(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+                     double eps, double weight_decay, double grad_scale, int64_t step) = 0;
 
  protected:
   virtual void* raw_alloc(size_t bytes) = 0;

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hooks.h"
 #include "kv_cache.h"
+#include "linear.h"
 #include "model_weights.h"
 #include "pass.h"
 
@@ -68,7 +69,7 @@ struct BackwardResult {
 };
 
 struct AdamWOptions {
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f, grad_scale = 1.0f;
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0, grad_scale = 1.0;
 };
 
 struct NamedTensor {
@@ -155,14 +156,19 @@ class Engine {
   void prepare_pass(Pass& pass, const PassRequest& request);
   void layer_forward(Pass& pass, int i, bool attn_only);
   void final_forward(Pass& pass);
-  void linear_forward(Pass& pass, Linear& lin, const float* x, float* y, LinearActs& acts);
+  void linear_forward(Pass& pass, Linear& lin, const float* x, float* y, LinearActs& acts) {
+    soo::linear_forward(dev_, lin, pass.n, pass.adapter, pass.train ? pass.dropout : 0.0f, pass.dropout_seed, x, y,
+                        acts);
+  }
   void emit(Pass& pass, HookModule module, int layer, float* data, int width, int positions);
 
   // backward.cpp
-  void layer_backward(Pass& pass, int i, bool attn_only);
+  void layer_backward(Pass& pass, int i, bool attn_only, bool top);
   void final_backward(Pass& pass, float* dlogits);
   void embedding_backward(Pass& pass);
-  void linear_backward(Pass& pass, Linear& lin, const float* x, const LinearActs& acts, const float* dy, float* dx);
+  void linear_backward(Pass& pass, Linear& lin, const float* x, const LinearActs& acts, const float* dy, float* dx) {
+    soo::linear_backward(dev_, lin, pass.n, pass.adapter, pass.dropout, x, acts, dy, dx, pass.d_lora, pass.d_lora_in);
+  }
   void inject(Pass& pass, HookModule module, int layer, float* grad);
 
   Device& dev_;

@@ -28,13 +28,6 @@ float* residual_at(Pass& p, int i) {
 
 LayerActs& acts_at(Pass& p, int i) { return p.train ? p.layers[i] : p.layers[0]; }
 
-/** The seed of one linear module's dropout mask in one call. */
-uint64_t module_seed(uint64_t call_seed, int index) {
-  uint64_t z = call_seed * 0x100000001b3ULL + static_cast<uint64_t>(index + 1) * 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 }  // namespace
 
@@ -150,30 +143,6 @@ void Engine::emit(Pass& p, HookModule module, int layer, float* data, int width,
     ensure(dev_, p.captures[j], count);
     dev_.copy(p.captures[j].data(), data, count * sizeof(float));
   }
-}
-
-void Engine::linear_forward(Pass& p, Linear& lin, const float* x, float* y, LinearActs& acts) {
-  const int N = p.n;
-  // y = x W^T (+ b): W is HF's [out, in], read transposed by the GEMM.
-  dev_.gemm(false, true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.weight->value.data(), lin.in, 0.0f, y, lin.out);
-  if (lin.bias) dev_.add_row_vector(y, lin.bias->value.data(), N, lin.out);
-  if (!lin.has_lora() || !p.adapter) return;
-  // LoRA: y += scaling * (dropout(x) A^T) B^T; u = dropout(x) A^T is kept for backward.
-  const int r = lin.lora.rank;
-  const float* xin = x;
-  if (p.train && p.dropout > 0.0f) {
-    const size_t count = static_cast<size_t>(N) * lin.in;
-    ensure(dev_, acts.mask, count);
-    ensure(dev_, acts.dropped, count);
-    dev_.dropout_mask(acts.mask.data(), count, p.dropout, module_seed(p.dropout_seed, lin.index));
-    dev_.multiply(acts.dropped.data(), x, acts.mask.data(), count);
-    xin = acts.dropped.data();
-  }
-  ensure(dev_, acts.hidden, static_cast<size_t>(N) * r);
-  dev_.gemm(false, true, N, r, lin.in, 1.0f, xin, lin.in, lin.lora.a->value.data(), lin.in, 0.0f,
-            acts.hidden.data(), r);
-  dev_.gemm(false, true, N, lin.out, r, lin.lora.scaling, acts.hidden.data(), r, lin.lora.b->value.data(), r, 1.0f,
-            y, lin.out);
 }
 
 void Engine::layer_forward(Pass& p, int i, bool attn_only) {

@@ -67,7 +67,7 @@ void Engine::zero_grad() {
 }
 
 void Engine::adamw_step(const AdamWOptions& o) {
-  for (float v : {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_scale})
+  for (double v : {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.grad_scale})
     if (!std::isfinite(v)) throw EngineError("adamwStep: options must be finite numbers");
   for (Parameter* p : trainable()) {
     if (!p->has_grad) continue;  // torch skips a parameter whose grad is None

@@ -86,8 +86,8 @@ class CpuDevice final : public Device {
                   float grad_scale) override {
     return cpu::soo_loss(dx, x, pool_weights, rows, tokens, width, grad_scale);
   }
-  void adamw(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps,
-             float weight_decay, float grad_scale, int64_t step) override {
+  void adamw(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+             double eps, double weight_decay, double grad_scale, int64_t step) override {
     cpu::adamw(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, grad_scale, step);
   }
 

@@ -53,7 +53,7 @@ double kl_divergence(float* dlogits, const float* logits, const float* base_log_
 double soo_loss(float* dx, const float* x, const float* pool_weights, int rows, int tokens, int width,
                 float grad_scale);
 
-void adamw(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2, float eps,
-           float weight_decay, float grad_scale, int64_t step);
+void adamw(float* p, const float* g, float* m, float* v, size_t n, double lr, double beta1, double beta2, double eps,
+           double weight_decay, double grad_scale, int64_t step);
 
 }  // namespace soo::cpu
