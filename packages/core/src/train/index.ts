@@ -1,2 +1,5 @@
 export * from './loop.js';
 export * from './presets.js';
+export * from './objectives.js';
+export * from './trainer.js';
+export * from './model-trainers.js';
