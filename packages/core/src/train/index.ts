@@ -3,3 +3,4 @@ export * from './presets.js';
 export * from './objectives.js';
 export * from './trainer.js';
 export * from './model-trainers.js';
+export * from './pretrain.js';

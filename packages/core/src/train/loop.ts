@@ -351,25 +351,31 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
           .map((i) => o.pairs[i] as EncodedPair);
         tokens += rows.reduce((a, r) => a + r.selfIds.length + r.otherIds.length, 0);
         const lastOfEpoch = b === nBatches - 1;
-        const r =
-          trainer instanceof SooTrainerClass
-            ? await trainer.step({
-                selfIds: rows.map((r) => r.selfIds),
-                otherIds: rows.map((r) => r.otherIds),
-                padId: o.padId,
-              } satisfies SooBatch)
-            : await trainer.step({ ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId } satisfies LmBatch);
+        const nonFinite = (loss: number): NumericsError =>
+          new NumericsError(
+            'NON_FINITE_LOSS',
+            `the ${objective === 'soo' ? 'SOO' : 'next-token'} loss became ${loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
+          );
+        let r: Awaited<ReturnType<LoopTrainer['step']>>;
+        try {
+          r =
+            trainer instanceof SooTrainerClass
+              ? await trainer.step({
+                  selfIds: rows.map((r) => r.selfIds),
+                  otherIds: rows.map((r) => r.otherIds),
+                  padId: o.padId,
+                } satisfies SooBatch)
+              : await trainer.step({ ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId } satisfies LmBatch);
+        } catch (e) {
+          if (e instanceof NumericsError && e.code === 'NON_FINITE_LOSS') throw nonFinite(Number.NaN);
+          throw e;
+        }
         let result = r;
         if (!r.updated && lastOfEpoch) {
           const flushed = await trainer.flush();
           if (flushed) result = { ...r, ...flushed, loss: r.loss };
         }
-        if (!Number.isFinite(r.loss)) {
-          throw new NumericsError(
-            'NON_FINITE_LOSS',
-            `the ${objective === 'soo' ? 'SOO' : 'next-token'} loss became ${r.loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
-          );
-        }
+        if (!Number.isFinite(r.loss)) throw nonFinite(r.loss);
         microLosses.push(r.loss);
         state.batchInEpoch = b + 1;
         if (result.updated) {
