@@ -497,7 +497,7 @@ export function runBackendConformance(
                   a.losses_before_each_step_then_final,
                   CONFORMANCE_TOLERANCES.adamw,
                 );
-                const adapter = (await m.getAdapter());
+                const adapter = await m.getAdapter();
                 expect(adapter).not.toBeNull();
                 const keys = [...reference.tensors.keys()]
                   .filter((k) => k.startsWith('adamw5.'))
@@ -522,7 +522,7 @@ export function runBackendConformance(
             'saved adapter reloads with identical tensors and a PEFT-shaped config',
             async () => {
               const m = loraModel();
-              const before = (await m.getAdapter());
+              const before = await m.getAdapter();
               expect(before).not.toBeNull();
               const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'soo-conformance-'));
               try {
@@ -543,7 +543,7 @@ export function runBackendConformance(
                 const back = await readAdapter(tmp);
                 const reloaded = await loadModel(backend, dir, { configFile, adapterDir: tmp });
                 try {
-                  const again = (await reloaded.getAdapter());
+                  const again = await reloaded.getAdapter();
                   for (const snapshot of [back.tensors, again?.tensors ?? new Map<string, HostTensor>()]) {
                     expect([...snapshot.keys()].sort()).toEqual([...(before?.tensors.keys() ?? [])].sort());
                     for (const [key, t] of before?.tensors ?? []) {
