@@ -32,7 +32,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdapter } from '../adapter.js';
-import type { Backend, BackendModel, HostTensor, SooBatch } from '../backend.js';
+import type { Backend, HostTensor } from '../backend-spec.js';
+import { loadModel, type SooModel as BackendModel } from '../soo-model.js';
+import type { SooBatch } from '../train/model-trainers.js';
 import { SafetensorsFile } from '../safetensors/index.js';
 import { sooLoss } from '../soo.js';
 import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, relativeError } from './fixtures.js';
@@ -195,7 +197,7 @@ export function runBackendConformance(
     let backend: Backend;
     beforeAll(async () => {
       backend = await makeBackend();
-      expect(backend.specificationVersion).toBe('v1');
+      expect(backend.specificationVersion).toBe('v2');
     });
 
     for (const [label, dir] of fixtures) {
@@ -222,9 +224,9 @@ export function runBackendConformance(
             // loss, gradients, AdamW) from a model loaded directly in float64 (float32-exact inv_freq). The two
             // differ by ~1.3e-4 relative, so the base model is loaded with `checkpointDtypeBuffers` there.
             const checkpointDtypeBuffers = reference.json.saved_bf16 === true;
-            if (needsBase) base = await backend.loadModel(dir, { configFile, checkpointDtypeBuffers });
+            if (needsBase) base = await loadModel(backend, dir, { configFile, checkpointDtypeBuffers });
             if (needsLora)
-              lora = await backend.loadModel(dir, { configFile, adapterDir: path.join(dir, 'adapter') });
+              lora = await loadModel(backend, dir, { configFile, adapterDir: path.join(dir, 'adapter') });
           });
           afterAll(() => {
             base?.dispose();
@@ -475,7 +477,7 @@ export function runBackendConformance(
             `five AdamW steps: losses and adamw5 tensors (< ${CONFORMANCE_TOLERANCES.adamw})`,
             async () => {
               const a = reference.json.soo.adamw;
-              const m = await backend.loadModel(dir, { configFile, adapterDir: path.join(dir, 'adapter') });
+              const m = await loadModel(backend, dir, { configFile, adapterDir: path.join(dir, 'adapter') });
               const trainer = m.createSooTrainer({
                 hook: reference.json.lora.hook,
                 pooling: 'full',
@@ -495,7 +497,7 @@ export function runBackendConformance(
                   a.losses_before_each_step_then_final,
                   CONFORMANCE_TOLERANCES.adamw,
                 );
-                const adapter = m.getAdapter();
+                const adapter = await m.getAdapter();
                 expect(adapter).not.toBeNull();
                 const keys = [...reference.tensors.keys()]
                   .filter((k) => k.startsWith('adamw5.'))
@@ -520,7 +522,7 @@ export function runBackendConformance(
             'saved adapter reloads with identical tensors and a PEFT-shaped config',
             async () => {
               const m = loraModel();
-              const before = m.getAdapter();
+              const before = await m.getAdapter();
               expect(before).not.toBeNull();
               const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'soo-conformance-'));
               try {
@@ -539,9 +541,9 @@ export function runBackendConformance(
                   [...(fixture.config.targetModules as string[])].sort(),
                 );
                 const back = await readAdapter(tmp);
-                const reloaded = await backend.loadModel(dir, { configFile, adapterDir: tmp });
+                const reloaded = await loadModel(backend, dir, { configFile, adapterDir: tmp });
                 try {
-                  const again = reloaded.getAdapter();
+                  const again = await reloaded.getAdapter();
                   for (const snapshot of [back.tensors, again?.tensors ?? new Map<string, HostTensor>()]) {
                     expect([...snapshot.keys()].sort()).toEqual([...(before?.tensors.keys() ?? [])].sort());
                     for (const [key, t] of before?.tensors ?? []) {
