@@ -10,6 +10,7 @@ import {
   NumericsError,
   SooError,
   type AdamWStepOptions,
+  type AdapterTensors,
   type Backend,
   type BackendCapabilities,
   type BackendModel,
@@ -198,8 +199,9 @@ export class NativeCpuModel implements BackendModel {
     return result;
   }
 
-  async attachAdapter(adapter: { scaling: number; tensors: ReadonlyMap<string, HostTensor> }): Promise<void> {
-    this.call('attachAdapter', (e) => e.attachAdapter(adapter.scaling, named(adapter.tensors)));
+  async attachAdapter(adapter: AdapterTensors): Promise<void> {
+    const scaling = [...adapter.scaling].map(([path, s]) => ({ path, scaling: s }));
+    this.call('attachAdapter', (e) => e.attachAdapter(scaling, named(adapter.tensors)));
   }
 
   async detachAdapter(): Promise<void> {

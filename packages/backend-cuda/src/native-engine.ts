@@ -109,7 +109,7 @@ export interface NativeEngineInstance {
   }): void;
   exportOptimizerState(): EngineNamedTensor[];
   importOptimizerState(state: EngineNamedTensor[]): void;
-  attachAdapter(scaling: number, tensors: EngineNamedTensor[]): void;
+  attachAdapter(scaling: Array<{ path: string; scaling: number }>, tensors: EngineNamedTensor[]): void;
   detachAdapter(): void;
   prefill(batch: EngineBatch, adapter: boolean): { cache: NativeKvCacheHandle; logits: Float32Array };
   decode(

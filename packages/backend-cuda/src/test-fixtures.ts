@@ -104,12 +104,12 @@ export async function openFixture(root: string, name: string): Promise<Fixture> 
 /** The fixture's PEFT adapter as backend-spec `attachAdapter` input. */
 export async function fixtureAdapter(
   dir: string,
-): Promise<{ scaling: number; tensors: Map<string, HostTensor> }> {
+): Promise<{ scaling: Map<string, number>; tensors: Map<string, HostTensor> }> {
   const adapter = await readAdapter(path.join(dir, 'adapter'));
-  const modules = loraModules(adapter);
+  const scaling = new Map(loraModules(adapter).map((m) => [m.modulePath, m.scaling]));
   const tensors = new Map<string, HostTensor>();
   for (const [key, t] of adapter.tensors) tensors.set(key, { data: t.data, shape: t.shape });
-  return { scaling: (modules[0] as { scaling: number }).scaling, tensors };
+  return { scaling, tensors };
 }
 
 /** A batch of equal-length rows, no padding, positions 0..T-1. */

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <new>
 #include <string>
@@ -528,8 +529,17 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
   Napi::Value AttachAdapter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsNumber()) type_error(env, "attachAdapter(scaling, tensors)");
-    float scaling = info[0].As<Napi::Number>().FloatValue();
+    if (info.Length() < 2 || !info[0].IsArray())
+      type_error(env, "attachAdapter(scaling: [{path, scaling}], tensors): scaling must be an array");
+    std::map<std::string, float> scaling;
+    auto list_s = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < list_s.Length(); i++) {
+      Napi::Value e = list_s.Get(i);
+      if (!e.IsObject()) type_error(env, "attachAdapter: scaling entries must be {path, scaling}");
+      Napi::Object o = e.As<Napi::Object>();
+      scaling[string_field(o, "path", "attachAdapter scaling")] =
+          static_cast<float>(number_field(o, "scaling", "attachAdapter scaling"));
+    }
     auto list = named_tensors(env, info[1], "attachAdapter");
     guard(env, [&] { engine(env).attach_adapter(scaling, list); });
     return env.Undefined();

@@ -19,9 +19,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-void Engine::attach_adapter(float scaling, const std::vector<NamedTensor>& tensors) {
+void Engine::attach_adapter(const std::map<std::string, float>& scaling, const std::vector<NamedTensor>& tensors) {
   if (trainable_all_) throw EngineError("attachAdapter: a model loaded with trainable 'all' takes no adapter");
-  if (!std::isfinite(scaling)) throw EngineError("attachAdapter: scaling must be finite");
   std::map<std::string, Linear*> by_path;
   for (Linear* lin : linears()) by_path[lin->path] = lin;
   struct Pair {
@@ -43,6 +42,9 @@ void Engine::attach_adapter(float scaling, const std::vector<NamedTensor>& tenso
   if (pairs.empty()) throw EngineError("attachAdapter: no tensors");
   for (auto& [lin, pr] : pairs) {
     if (!pr.a || !pr.b) throw EngineError("attachAdapter: \"" + lin->path + "\" needs both lora_A and lora_B");
+    auto s = scaling.find(lin->path);
+    if (s == scaling.end() || !std::isfinite(s->second))
+      throw EngineError("attachAdapter: no finite scaling for \"" + lin->path + "\"");
     const auto& sa = pr.a->shape;
     const auto& sb = pr.b->shape;
     if (sa.size() != 2 || sb.size() != 2 || sa[0] <= 0 || sa[1] != lin->in || sb[0] != lin->out || sb[1] != sa[0])
@@ -70,7 +72,7 @@ void Engine::attach_adapter(float scaling, const std::vector<NamedTensor>& tenso
     lin->lora.a = make(*it->second.a);
     lin->lora.b = make(*it->second.b);
     lin->lora.rank = static_cast<int>(it->second.a->shape[0]);
-    lin->lora.scaling = scaling;
+    lin->lora.scaling = scaling.at(lin->path);
   }
 }
 

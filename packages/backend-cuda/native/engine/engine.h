@@ -113,7 +113,8 @@ class Engine {
   void import_optimizer_state(const std::vector<NamedTensor>& state);
 
   // ---- LoRA ----
-  void attach_adapter(float scaling, const std::vector<NamedTensor>& tensors);
+  /** `scaling` by module path (PEFT's alpha / r, or alpha / sqrt(r) with rsLoRA, per module). */
+  void attach_adapter(const std::map<std::string, float>& scaling, const std::vector<NamedTensor>& tensors);
   void detach_adapter();
   bool has_adapter() const { return !adapter_params_.empty(); }
 

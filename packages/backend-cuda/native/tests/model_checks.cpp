@@ -80,6 +80,7 @@ void attach_lora(Engine& e, const std::vector<std::string>& modules, uint64_t se
   Random rng(seed);
   const ModelConfig& c = e.config();
   std::vector<NamedTensor> tensors;
+  std::map<std::string, float> scaling;
   const int r = 2;
   for (int i = 0; i < c.layers; i++)
     for (const std::string& m : modules) {
@@ -89,14 +90,16 @@ void attach_lora(Engine& e, const std::vector<std::string>& modules, uint64_t se
       if (m == "self_attn.o_proj") in = c.q_width();
       if (m == "mlp.gate_proj" || m == "mlp.up_proj") out = c.intermediate;
       if (m == "mlp.down_proj") in = c.intermediate;
-      const std::string key = "base_model.model.model.layers." + std::to_string(i) + "." + m;
+      const std::string path = "model.layers." + std::to_string(i) + "." + m;
+      const std::string key = "base_model.model." + path;
+      scaling[path] = 1.5f - 0.25f * i;
       NamedTensor a{key + ".lora_A.weight", {r, in}, {}}, b{key + ".lora_B.weight", {out, r}, {}};
       for (int k = 0; k < r * in; k++) a.data.push_back(static_cast<float>(rng.uniform(-0.5, 0.5)));
       for (int k = 0; k < out * r; k++) b.data.push_back(static_cast<float>(rng.uniform(-0.5, 0.5)));
       tensors.push_back(a);
       tensors.push_back(b);
     }
-  e.attach_adapter(1.5f, tensors);
+  e.attach_adapter(scaling, tensors);
 }
 
 const std::vector<std::string> kAllLinear = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -311,7 +314,7 @@ void check_errors(Ledger& L) {
   });
   expect_engine_error(L, "backward without an adapter", [&] { e->backward(b.view(), {lm(b)}, {}); });
   expect_engine_error(L, "an adapter tensor of the wrong shape", [&] {
-    e->attach_adapter(1.0f, {NamedTensor{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", {2, 3}, {0, 0, 0, 0, 0, 0}},
+    e->attach_adapter({{"model.layers.0.self_attn.q_proj", 1.0f}}, {NamedTensor{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", {2, 3}, {0, 0, 0, 0, 0, 0}},
                              NamedTensor{"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", {16, 2}, std::vector<float>(32)}});
   });
   attach_lora(*e, {"self_attn.q_proj"}, 9);

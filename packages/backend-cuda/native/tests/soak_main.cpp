@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "../engine/engine.h"
@@ -80,8 +81,13 @@ int main(int argc, char** argv) {
   for (const auto& t : read_safetensors(dir + "/model.safetensors")) engine.set_weight(t.name, t.data.data(), t.data.size());
   engine.finalize();
   Json adapter_cfg = JsonParser(read_file(dir + "/adapter/adapter_config.json")).parse();
-  const float scaling = static_cast<float>(adapter_cfg["lora_alpha"].number / adapter_cfg["r"].number);
+  const float alpha_over_r = static_cast<float>(adapter_cfg["lora_alpha"].number / adapter_cfg["r"].number);
   const auto adapter = read_safetensors(dir + "/adapter/adapter_model.safetensors");
+  std::map<std::string, float> scaling;  // one alpha / r for every module of the fixture's adapter
+  for (const auto& t : adapter) {
+    const std::string path = t.name.substr(std::string("base_model.model.").size());
+    scaling[path.substr(0, path.find(".lora_"))] = alpha_over_r;
+  }
   engine.attach_adapter(scaling, adapter);
 
   // Two pairs of 12 tokens; row 3 right-padded.
