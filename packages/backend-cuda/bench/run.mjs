@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const benches = {
   sgemm: () => import('./sgemm.mjs'),
+  'soo-step': () => import('./soo-step.mjs'),
+  pretrain: () => import('./pretrain.mjs'),
 };
 
 const names = process.argv.slice(2);

@@ -3,7 +3,7 @@
 #   native/tests/run.sh            gradient checks (-O2)
 #   native/tests/run.sh asan       the same checks and the 200-step SOO soak under AddressSanitizer +
 #                                  LeakSanitizer + UBSan
-#   native/tests/run.sh soak FIXTURE_DIR   the soak alone, optimised, on a fixture folder
+#   native/tests/run.sh soak [FIXTURE_DIR [STEPS]]   the soak alone, optimised (default: hf-tiny/llama)
 # OPENBLAS_CFLAGS / OPENBLAS_LIBS override where OpenBLAS is (default: Debian's openblas-pthread).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,7 +23,20 @@ build() { # name sources...
   local name="$1"; shift
   g++ "${flags[@]}" $blas_cflags "$@" $engine_sources $blas_libs -o "$out/$name"
 }
-fixture="${2:-${SOO_FIXTURES:-/work/shared/fixtures}/hf-tiny/llama}"
+# The oracle fixtures: SOO_SHARED/fixtures, else the first shared/fixtures found walking up from here
+# (as core's sharedDir does).
+shared_dir() {
+  if [[ -n "${SOO_SHARED:-}" ]]; then echo "$SOO_SHARED"; return; fi
+  local d="$here"
+  while [[ "$d" != / ]]; do
+    if [[ -d "$d/shared/fixtures/hf-tiny" ]]; then echo "$d/shared"; return; fi
+    d="$(dirname "$d")"
+  done
+  echo "run.sh: no shared/fixtures found (set SOO_SHARED)" >&2
+  exit 2
+}
+fixture="${2:-}"
+if [[ "$mode" != check && -z "$fixture" ]]; then fixture="$(shared_dir)/fixtures/hf-tiny/llama"; fi
 case "$mode" in
   check)
     build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp"
