@@ -159,7 +159,7 @@ void directional_check(Ledger& L, const std::string& tag, Engine& e, const Batch
   e.set_parameters(params);
   L.expect_below(tag + " [" + std::to_string(reached) + "/" + std::to_string(params.size()) + " reached; worst " +
                      worst_name.substr(worst_name.size() > 40 ? worst_name.size() - 40 : 0) + "]",
-                 worst, 2e-2);
+                 worst, 5e-2);  // float losses: FD noise ~1e-2 at worst; a wrong gradient is off by O(1)
 }
 
 Objective soo(int layer, HookModule m, const Batch* pooled) {
