@@ -60,18 +60,6 @@ async function writeBenchModel() {
   return dir;
 }
 
-/** The backends to compare: native-cpu always, tfjs-wasm when its package is built here. */
-async function backends(loader) {
-  const out = [['native-cpu', loader.createNativeCpuBackend()]];
-  try {
-    const tfjs = await import('@soo/backend-tfjs');
-    out.push(['tfjs-wasm', await tfjs.createTfjsWasmBackend()]);
-  } catch (e) {
-    console.error(`tfjs-wasm not compared: ${e.message}`);
-  }
-  return out;
-}
-
 export async function run({ addon, emit, quick }) {
   const B = 4;
   const T = 64;

@@ -341,8 +341,13 @@ void check_hook(const ModelConfig& c, const HookRef& h) {
 ForwardResult Engine::forward(const ForwardRequest& req) {
   validate_batch(req.batch);
   const ModelConfig& c = config_;
+  // lm_head's output exists only when logits are computed: a hook on it computes them all.
+  bool head_hooked = false;
+  for (const HookRef& h : req.captures) head_hooked = head_hooked || h.module == HookModule::LmHead;
+  for (const Intervention& iv : req.interventions) head_hooked = head_hooked || iv.hook.module == HookModule::LmHead;
+  const LogitsMode computed = req.logits == LogitsMode::None && head_hooked ? LogitsMode::All : req.logits;
   StopPoint stop = req.stop;
-  if (req.logits != LogitsMode::None) stop = StopPoint{-1, Stage::Full};
+  if (computed != LogitsMode::None) stop = StopPoint{-1, Stage::Full};
   if (stop.stage == Stage::Attn || stop.stage == Stage::Block)
     if (stop.layer < 0 || stop.layer >= c.layers) throw EngineError("forward: stopAt layer out of range");
   for (const HookRef& h : req.captures) {
@@ -361,13 +366,13 @@ ForwardResult Engine::forward(const ForwardRequest& req) {
   r.batch = req.batch;
   r.adapter = req.adapter;
   r.stop = stop;
-  r.logits = req.logits;
+  r.logits = computed;
   r.captures = &req.captures;
   r.interventions = &req.interventions;
   run_pass(workspace_, r);
   ForwardResult out;
-  out.logit_positions = workspace_.logit_positions;
-  if (workspace_.logit_positions > 0) {
+  out.logit_positions = req.logits == LogitsMode::None ? 0 : workspace_.logit_positions;
+  if (out.logit_positions > 0) {
     out.logits.resize(static_cast<size_t>(req.batch.rows) * workspace_.logit_positions * c.vocab);
     workspace_.logits.download(out.logits.data());
   }
