@@ -87,12 +87,12 @@ export async function run({ addon, emit, quick }) {
       pooling: 'last',
       optimizer: { lr: 1e-4 },
     });
-    const ms = await timeIt(
+    const { ms, cpuMs } = await timeIt(
       () => trainer.step(batch),
       name === 'native-cpu' ? (quick ? 3 : 9) : quick ? 1 : 3,
     );
     const gflops = stepFlops / (ms / 1000) / 1e9;
-    results[name] = { ms: +ms.toFixed(1), gflops: +gflops.toFixed(2) };
+    results[name] = { ms: +ms.toFixed(1), cpuMs: +cpuMs.toFixed(1), gflops: +gflops.toFixed(2) };
     model.dispose();
   }
   const native = results['native-cpu'];
