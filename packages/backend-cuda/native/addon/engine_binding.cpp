@@ -383,6 +383,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
         const bool lm_last = iv.hook.module == soo::HookModule::LmHead && req.logits == soo::LogitsMode::Last;
         const size_t rows = lm_last ? static_cast<size_t>(req.batch.rows) : n;
         iv.patch = f32(env, io.Get("tensor"), rows * width, "intervention patch tensor");
+        iv.patch_size = rows * width;
       } else if (kind == "callback") {
         iv.kind = soo::Intervention::Kind::Callback;
         Napi::Value fn = io.Get("fn");

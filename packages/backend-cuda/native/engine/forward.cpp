@@ -360,7 +360,12 @@ ForwardResult Engine::forward(const ForwardRequest& req) {
     const int width = hook_width(c, iv.hook.module);
     if (iv.kind == Intervention::Kind::Add && static_cast<int>(iv.vector.size()) != width)
       throw EngineError("intervention add: vector must have " + std::to_string(width) + " values");
-    if (iv.kind == Intervention::Kind::Patch && !iv.patch) throw EngineError("intervention patch: no tensor");
+    if (iv.kind == Intervention::Kind::Patch) {
+      const bool last = iv.hook.module == HookModule::LmHead && computed == LogitsMode::Last;
+      const size_t want = static_cast<size_t>(req.batch.rows) * (last ? 1 : req.batch.tokens) * width;
+      if (!iv.patch || iv.patch_size != want)
+        throw EngineError("intervention patch: the tensor must have " + std::to_string(want) + " values");
+    }
   }
   PassRequest r;
   r.batch = req.batch;
@@ -407,6 +412,8 @@ std::vector<float> Engine::prefill(const TokenBatch& batch, bool adapter, KvCach
 std::vector<float> Engine::decode(KvCache& cache, const int32_t* ids, const int32_t* positions,
                                   const uint8_t* mask, bool adapter) {
   if (cache.rows == 0) throw EngineError("decode: the cache is empty (prefill first)");
+  if (static_cast<int>(cache.keys.size()) != config_.layers || cache.kv_width != config_.kv_width())
+    throw EngineError("decode: the cache was made by another model");
   TokenBatch batch{cache.rows, 1, ids, mask, positions};
   validate_batch(batch);
   PassRequest r;
