@@ -44,7 +44,7 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
   }
   if (m >= n || n < 2 * kMinBlock) {
     // Row blocks of C: rows [i0, i1) of op(A). op(A) = A^T reads A's columns i0.. (offset i0).
-    const int blocks = std::min(threads, m / kMinBlock);
+    const int blocks = std::min(threads * 4, m / kMinBlock);
     parallel_for(static_cast<size_t>(blocks), 1, [&](size_t lo, size_t hi) {
       for (size_t blk = lo; blk < hi; blk++) {
         const int i0 = static_cast<int>(static_cast<int64_t>(m) * blk / blocks);
@@ -55,7 +55,7 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
     });
   } else {
     // Column blocks of C: columns [j0, j1) of op(B). op(B) = B^T reads B's rows j0.. (offset j0 * ldb).
-    const int blocks = std::min(threads, n / kMinBlock);
+    const int blocks = std::min(threads * 4, n / kMinBlock);
     parallel_for(static_cast<size_t>(blocks), 1, [&](size_t lo, size_t hi) {
       for (size_t blk = lo; blk < hi; blk++) {
         const int j0 = static_cast<int>(static_cast<int64_t>(n) * blk / blocks);
