@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from '@soo/core/testing';
 import { describe, expect, it } from 'vitest';
 import { main } from '../index.js';
