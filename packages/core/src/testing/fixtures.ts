@@ -64,3 +64,8 @@ export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): n
   if (den === 0) throw new Error('reference is all zeros: relative error is undefined');
   return Math.sqrt(num / den);
 }
+
+/** [label, model folder] of every oracle fixture (hf-tiny, then hf-tiny-extra). */
+export function conformanceFixtures(): Array<[string, string]> {
+  return [...FIXTURE_ARCHS.map((a) => [a, hfTinyDir(a)] as [string, string]), ...hfTinyExtraDirs()];
+}

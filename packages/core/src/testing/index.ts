@@ -1,2 +1,6 @@
 export * from './fixtures.js';
+export * from './tolerances.js';
+export * from './references.js';
 export * from './conformance.js';
+export * from './mutants.js';
+export * from './conformance-v1.js';
