@@ -8,7 +8,7 @@
  * `tf.tidy` (inference) or `tf.variableGrads` (training).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DecoderConfig, WeightDtype } from '@soo/core';
+import type { DecoderConfig, StopPoint as CoreStopPoint, WeightDtype } from '@soo/core';
 import { buildAttentionMask } from './masks.js';
 import { matmul, matmulConst, transposeLast } from './matmul.js';
 import { roundToDtype, ropeFrequencies, ropeTables } from './rope.js';
@@ -68,7 +68,7 @@ export interface KvCache {
 }
 
 /** How far a pass must run: through layer `layer`'s attention only (`'attn'`), the whole block, or everything. */
-export type StopPoint = { layer: number; stage: 'attn' | 'block' } | null;
+export type StopPoint = CoreStopPoint | null;
 
 export interface RunRequest {
   /** [B, T] token ids (looked up outside any gradient tape) or precomputed embeddings via `embeds`. */
@@ -99,32 +99,6 @@ export interface RunResult {
   captured: Map<string, tf.Tensor>;
   /** [B, T, V] or [B, 1, V]. */
   logits: tf.Tensor3D | null;
-}
-
-/** Which part of a block a hook point belongs to, for early stopping. */
-export function hookStop(name: string): StopPoint | 'embed' {
-  if (name === 'model.embed_tokens') return 'embed';
-  const m = /^model\.layers\.(\d+)(?:\.(.+))?$/.exec(name);
-  if (!m) return null;
-  const layer = Number(m[1]);
-  const sub = m[2] ?? '';
-  const attn = sub === 'input_layernorm' || sub === 'self_attn' || sub.startsWith('self_attn.');
-  return { layer, stage: attn ? 'attn' : 'block' };
-}
-
-/**
- * The earliest point a pass may stop and still reach every hook in `names`: null when any needs the full
- * pass (final norm, lm_head).
- */
-export function deepestStop(names: Iterable<string>): StopPoint {
-  let best: { layer: number; stage: 'attn' | 'block' } = { layer: -1, stage: 'block' };
-  for (const name of names) {
-    const s = hookStop(name);
-    if (s === 'embed') continue;
-    if (s === null) return null;
-    if (s.layer > best.layer || (s.layer === best.layer && s.stage === 'block')) best = s;
-  }
-  return best;
 }
 
 function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
@@ -178,6 +152,11 @@ export class Decoder {
   readonly options: DecoderOptions;
   /** Gemma-2's sqrt(hidden) in the buffer dtype; 1 for the others. */
   private readonly embedMultiplier: number;
+
+  /** The embedding multiplier as applied (in the buffer dtype). */
+  get embedScale(): number {
+    return this.embedMultiplier;
+  }
 
   constructor(
     readonly config: DecoderConfig,

@@ -3,15 +3,8 @@
  * (bf16/f16 are widened exactly by core's safetensors reader); shapes are checked against the config.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FormatError, type DecoderConfig } from '@soo/core';
+import { FormatError, type DecoderConfig, type WeightSource } from '@soo/core';
 import type { DecoderWeights, LayerWeights, LinearWeights } from './model.js';
-
-/** The subset of core's `WeightStore` the loader needs. */
-export interface WeightSource {
-  has(name: string): boolean;
-  info(name: string): { shape: readonly number[] } | undefined;
-  readFloat32(name: string): Promise<Float32Array> | Float32Array;
-}
 
 /**
  * Read every weight of `config`'s decoder from `src` into float32 tensors. `activate` runs right before each
@@ -25,7 +18,8 @@ export async function loadDecoderWeights(
 ): Promise<DecoderWeights> {
   const created: tf.Tensor[] = [];
   const read = async (name: string, shape: number[]): Promise<Float32Array> => {
-    if (!src.has(name)) {
+    const got = src.shape(name);
+    if (got === null) {
       throw new FormatError(
         'WEIGHTS_MISSING',
         `${file}: tensor "${name}" is missing; expected shape [${shape.join(', ')}]`,
@@ -35,7 +29,6 @@ export async function loadDecoderWeights(
         },
       );
     }
-    const got = src.info(name)?.shape ?? [];
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
       throw new FormatError(
         'WEIGHTS_SHAPE',

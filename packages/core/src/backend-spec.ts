@@ -180,6 +180,12 @@ export interface AdamWStepOptions {
   gradScale: number;
 }
 
+/** LoRA tensors by PEFT key and the scaling of each adapted module by module path. */
+export interface AdapterTensors {
+  scaling: ReadonlyMap<string, number>;
+  tensors: ReadonlyMap<string, HostTensor>;
+}
+
 /** A parameter's name (PEFT key for the adapter, HF key for base weights) and shape. */
 export interface ParameterInfo {
   name: string;
@@ -212,10 +218,12 @@ export interface BackendModel {
 
   /**
    * Add a LoRA adapter (replacing any) with these initial values by PEFT key: `lora_A` [r, in] and `lora_B`
-   * [out, r] for every targeted module, y = W x + b + scaling * B (A dropout(x)). Trainable when the backend
-   * can train. Core computes the initial values (PEFT's init from its `Rng`).
+   * [out, r] for every targeted module, y = W x + b + scaling * B (A dropout(x)), `scaling` by module path
+   * (PEFT's alpha / r, or alpha / sqrt(r) with rsLoRA, per module with rank/alpha patterns). Trainable when
+   * the backend can train. Core computes the initial values (PEFT's init from its `Rng`) and validates keys
+   * and shapes against `decoderLayout` before the call.
    */
-  attachAdapter(adapter: { scaling: number; tensors: ReadonlyMap<string, HostTensor> }): Promise<void>;
+  attachAdapter(adapter: AdapterTensors): Promise<void>;
   /** Drop the adapter. */
   detachAdapter(): Promise<void>;
   /** The trainable parameters (the adapter's, or every base weight with `trainable: 'all'`). */

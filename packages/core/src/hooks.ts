@@ -19,6 +19,7 @@
  */
 import type { DecoderConfig } from './config-types.js';
 import { HookError, InvalidArgumentError } from './errors.js';
+import type { StopPoint } from './backend-spec.js';
 
 export type HookKind = 'embedding' | 'block' | 'norm' | 'attention' | 'mlp' | 'linear';
 
@@ -367,3 +368,31 @@ export function assertHooksReached<T>(
   const missing = specs.filter((s) => !reached.has(s.name)).map((s) => s.name);
   if (missing.length) throw hookNotReachedError(missing, reason);
 }
+
+/**
+ * The earliest point a pass may stop and still produce every hook in `points` (the deepest one): null when
+ * any needs the full pass (`model.norm`, `lm_head`). Attention-side hooks of a layer (its input norm,
+ * q/k/v/o_proj, `self_attn`) stop after the attention; the rest after the block.
+ */
+export function stopPointFor(points: readonly HookPoint[]): StopPoint | null {
+  let best: StopPoint = { layer: -1, stage: 'embed' };
+  for (const p of points) {
+    if (p.layer === null) {
+      if (p.module === 'embed_tokens') continue;
+      return null;
+    }
+    const attn = ATTENTION_SIDE.has(p.module);
+    const stage = attn ? 'attn' : 'block';
+    if (p.layer > best.layer || (p.layer === best.layer && stage === 'block')) best = { layer: p.layer, stage };
+  }
+  return best;
+}
+
+const ATTENTION_SIDE: ReadonlySet<HookModule> = new Set<HookModule>([
+  'input_layernorm',
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'self_attn',
+]);

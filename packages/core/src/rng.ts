@@ -36,6 +36,13 @@ function splitmix32(state: { s: number }): number {
 
 export type Seed = number | string;
 
+/** A generator's state (`Rng.state()`), plain JSON. */
+export interface RngState {
+  path: string;
+  s: [number, number, number, number];
+  spare: number | null;
+}
+
 function seedWords(seed: Seed): [number, number] {
   if (typeof seed === 'string') return [hashString(seed), hashString('soo:' + seed)];
   if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
@@ -153,11 +160,11 @@ export class Rng {
   }
 
   /** Snapshot of the generator state (for checkpoints); `Rng.restore` brings it back. */
-  state(): { path: string; s: [number, number, number, number]; spare: number | null } {
+  state(): RngState {
     return { path: this.path, s: [this.s0, this.s1, this.s2, this.s3], spare: this.spareNormal };
   }
 
-  static restore(st: { path: string; s: [number, number, number, number]; spare: number | null }): Rng {
+  static restore(st: RngState): Rng {
     const r = new Rng(st.path, st.path);
     [r.s0, r.s1, r.s2, r.s3] = st.s;
     r.spareNormal = st.spare;

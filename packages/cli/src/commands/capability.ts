@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import {
-  type BackendModel,
+  type SooModel,
   type JudgeConfig,
   type JudgeQuestion,
   capabilityMarkdown,
@@ -15,6 +15,7 @@ import {
   summarizeJudgments,
   writeCapability,
   writeJudgeFiles,
+  loadModel,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
@@ -105,16 +106,16 @@ export function registerCapability(program: Command, io: Io): void {
         : undefined;
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
-      const models: Array<{ label: string; model: BackendModel }> = [];
+      const models: Array<{ label: string; model: SooModel }> = [];
       try {
         models.push({
           label: 'base',
-          model: await backend.loadModel(opts.model, { configFile: opts.configFile }),
+          model: await loadModel(backend, opts.model, { configFile: opts.configFile }),
         });
         if (opts.adapter) {
           models.push({
             label: 'adapter',
-            model: await backend.loadModel(opts.model, {
+            model: await loadModel(backend, opts.model, {
               adapterDir: opts.adapter,
               configFile: opts.configFile,
             }),

@@ -9,6 +9,7 @@ import {
   runEvaluation,
   stopTokensForModel,
   writeEvaluation,
+  loadModel,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
@@ -89,7 +90,7 @@ export function registerEval(program: Command, io: Io): void {
       const json = Boolean(opts.json);
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
-      const model = await backend.loadModel(opts.model, {
+      const model = await loadModel(backend, opts.model, {
         ...(opts.adapter ? { adapterDir: opts.adapter } : {}),
         configFile: opts.configFile,
       });

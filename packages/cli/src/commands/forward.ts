@@ -1,4 +1,6 @@
-import { type TensorToWrite, loadTokenizer, writeSafetensors } from '@soo/core';
+import { type TensorToWrite, loadTokenizer, writeSafetensors,
+  loadModel,
+} from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
@@ -55,7 +57,7 @@ export function registerForward(program: Command, io: Io): void {
       }
       const hooks = opts.hooks ? parseList(opts.hooks) : [];
       const backend = await resolveBackend(opts.backend);
-      const model = await backend.loadModel(opts.model, {
+      const model = await loadModel(backend, opts.model, {
         ...(opts.adapter ? { adapterDir: opts.adapter } : {}),
         configFile: opts.configFile,
       });

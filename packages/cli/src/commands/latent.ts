@@ -11,6 +11,7 @@ import {
   measureLatentSoo,
   readPairsJsonl,
   writeLatent,
+  loadModel,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
@@ -89,7 +90,7 @@ export function registerLatent(program: Command, io: Io): void {
       if (opts.adapter) runs.push({ label: 'adapter', adapterDir: opts.adapter });
       const reports: LatentSooReport[] = [];
       for (const run of runs) {
-        const model = await backend.loadModel(opts.model, {
+        const model = await loadModel(backend, opts.model, {
           ...(run.adapterDir ? { adapterDir: run.adapterDir } : {}),
           configFile: opts.configFile,
         });

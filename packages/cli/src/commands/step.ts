@@ -1,4 +1,6 @@
-import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors } from '@soo/core';
+import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors,
+  loadModel,
+} from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList, parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
@@ -68,7 +70,7 @@ export function registerStep(program: Command, io: Io): void {
       const lr = parseNumber('--lr', opts.lr, { min: 0 });
       const weightDecay = parseNumber('--weight-decay', opts.weightDecay, { min: 0 });
       const backend = await resolveBackend(opts.backend);
-      const model = await backend.loadModel(opts.model, {
+      const model = await loadModel(backend, opts.model, {
         ...(opts.adapter ? { adapterDir: opts.adapter } : {}),
         configFile: opts.configFile,
       });
@@ -104,7 +106,7 @@ export function registerStep(program: Command, io: Io): void {
         progress.finish({ loss: final.loss });
         trainer.dispose();
         tensors.loss = { dtype: 'F32', shape: [losses.length], data: Float32Array.from(losses) };
-        const adapter = model.getAdapter();
+        const adapter = await model.getAdapter();
         if (adapter)
           for (const [key, t] of adapter.tensors)
             tensors[`adapter.${key}`] = { dtype: 'F32', shape: t.shape, data: t.data };

@@ -10,6 +10,11 @@ import {
   TOY_MIXES,
   WeightStore,
   corpusHash,
+  freshModel,
+  loadModelWeights,
+  saveModelWeights,
+  scheduledLr,
+  trainableCount,
   generateToyCorpus,
   loadDecoderConfig,
   loadTokenizer,
@@ -22,6 +27,7 @@ import {
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
+import { resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
 import { createProgress } from '../progress.js';
@@ -119,7 +125,7 @@ export function registerToy(program: Command, io: Io): void {
     .option('--mix <name>', 'document mix: default | skills (short forms; the second stage)', 'default')
     .option('--order <o>', 'order of the two rooms in every text: random | cheap-first', 'random')
     .option('--max-steps <n>', 'stop after n optimizer steps (the schedule still spans the whole corpus)')
-    .option('--backend <kind>', 'tfjs kind: wasm | cpu', 'wasm')
+    .option('--backend <name>', 'a registered backend with full training (tfjs-wasm, tfjs-cpu, native-cpu; wasm and cpu mean tfjs-*)', 'wasm')
     .option('--json', 'progress as JSON lines on stdout')
     .action(async (opts: ToyTrainOpts) => {
       const seed = parseNumber('--seed', opts.seed, { integer: true, min: 0 });
@@ -134,8 +140,6 @@ export function registerToy(program: Command, io: Io): void {
         opts.maxSteps === undefined
           ? Infinity
           : parseNumber('--max-steps', opts.maxSteps, { integer: true, min: 1 });
-      if (opts.backend !== 'wasm' && opts.backend !== 'cpu')
-        throw new UsageError(`--backend: expected wasm or cpu, got "${opts.backend}"`);
       const json = Boolean(opts.json);
       const t0 = performance.now();
       if (!Object.hasOwn(TOY_MIXES, opts.mix))
@@ -166,25 +170,30 @@ export function registerToy(program: Command, io: Io): void {
       const encoded = corpus.documents.map((d) => encodeToyDocument(d, tok));
       const tokens = encoded.reduce((s, e) => s + e.ids.length, 0);
       const config = await loadDecoderConfig(opts.out);
-      const tfjs = await import('@soo/backend-tfjs');
-      await tfjs.initTfBackend(opts.backend);
-      tfjs.activate(opts.backend);
+      const backend = await resolveBackend(opts.backend === 'wasm' || opts.backend === 'cpu' ? `tfjs-${opts.backend}` : opts.backend);
       const rng = new Rng(seed).split('toy-batches');
       const perEpoch = Math.ceil(documents / batch);
       const total = perEpoch * epochs;
-      const trainer = new tfjs.Pretrainer(config, { lr, warmupSteps: warmup, totalSteps: total, seed });
+      const schedule = { lr, warmupSteps: warmup, totalSteps: total };
+      const model = await freshModel(backend, config, seed);
+      const trainer = model.createLmTrainer({
+        optimizer: { lr, betas: [0.9, 0.95], weightDecay: 0 },
+        clipGradNorm: 1,
+        seed,
+      });
       if (opts.continue) {
         const store = await WeightStore.openDir(path.resolve(opts.continue));
         try {
-          await trainer.loadWeights(store);
+          await loadModelWeights(model, store);
         } finally {
           await store.close();
         }
       }
+      const parameterCount = trainableCount(model);
       const padId = config.padTokenId ?? 0;
       if (!json)
         io.err(
-          `toy model: ${trainer.parameterCount.toLocaleString('en-US')} parameters; corpus ${documents} documents, ${tokens.toLocaleString('en-US')} tokens (sha256 ${hash.slice(0, 12)}); ${total} steps\n`,
+          `toy model: ${parameterCount.toLocaleString('en-US')} parameters; corpus ${documents} documents, ${tokens.toLocaleString('en-US')} tokens (sha256 ${hash.slice(0, 12)}); ${total} steps\n`,
         );
       const progress = createProgress(io, { label: 'step', total: Math.min(total, maxSteps), json });
       const log: Array<{ step: number; loss: number; lr: number }> = [];
@@ -197,14 +206,17 @@ export function registerToy(program: Command, io: Io): void {
           rng,
         )) {
           const docs = b.map((i) => encoded[i]!);
-          const r = trainer.trainStep(
-            { ids: docs.map((d) => d.ids), padId },
-            docs.map((d) => answerWeights(d, answerWeight)),
-          );
+          const stepLr = scheduledLr(schedule, step);
+          trainer.setLearningRate(stepLr);
+          const r = await trainer.step({
+            ids: docs.map((d) => d.ids),
+            padId,
+            targetWeights: docs.map((d) => answerWeights(d, answerWeight)),
+          });
           step++;
           if (saveEvery > 0 && step % saveEvery === 0)
-            await trainer.save(path.join(opts.out, 'model.safetensors'), { soo_toy_step: String(step) });
-          log.push({ step, loss: r.loss, lr: r.lr });
+            await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), { soo_toy_step: String(step) });
+          log.push({ step, loss: r.loss, lr: stepLr });
           const recent = log.slice(-50);
           progress.update(step, {
             loss: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
@@ -217,11 +229,12 @@ export function registerToy(program: Command, io: Io): void {
       const last = log.slice(-100);
       const finalLoss = last.reduce((s, x) => s + x.loss, 0) / last.length;
       progress.finish({ loss: finalLoss });
-      await trainer.save(path.join(opts.out, 'model.safetensors'), {
+      await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), {
         soo_toy_seed: String(seed),
         corpus_sha256: hash,
       });
       trainer.dispose();
+      model.dispose();
       const record = {
         command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --mix ${opts.mix} --order ${opts.order}${Number.isFinite(maxSteps) ? ` --max-steps ${maxSteps}` : ''}${opts.continue ? ` --continue ${opts.continue}` : ''} --backend ${opts.backend}`,
         seed,
@@ -232,14 +245,14 @@ export function registerToy(program: Command, io: Io): void {
           counts: corpus.counts,
           rejectedEvalInstances: corpus.rejected,
         },
-        parameters: trainer.parameterCount,
+        parameters: parameterCount,
         steps: step,
         scheduleSteps: total,
         trainSeconds: Math.round(trainSeconds),
         tokensPerSecond: Math.round((tokens * epochs) / trainSeconds),
         finalLoss,
         firstLoss: log[0]?.loss ?? null,
-        backend: `tfjs-${opts.backend}`,
+        backend: backend.name,
         node: process.version,
         date: new Date().toISOString(),
         ...(previous ? { continuedFrom: previous } : {}),

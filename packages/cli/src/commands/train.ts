@@ -12,6 +12,7 @@ import {
   resolveTrainSettings,
   trainSoo,
   trainingPadId,
+  loadModel,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
@@ -143,7 +144,7 @@ export function registerTrain(program: Command, io: Io): void {
 
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
-      const model = await backend.loadModel(opts.model, { configFile: opts.configFile });
+      const model = await loadModel(backend, opts.model, { configFile: opts.configFile });
       const controller = new AbortController();
       const onSigint = (): void => {
         if (controller.signal.aborted) process.exit(130);

@@ -2,7 +2,8 @@ import { mkdtempSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, type BackendModel } from '../backend.js';
+import { loadModel, type SooModel } from '../soo-model.js';
+import { getBackend } from '../backend-registry.js';
 import { hfTinyDir } from '../testing/fixtures.js';
 import { loadTokenizer, type SooTokenizer } from '../tokenizer.js';
 import {
@@ -15,11 +16,11 @@ import {
   writeCapability,
 } from './capability.js';
 
-async function tfjsModel(dir: string, adapterDir?: string): Promise<BackendModel> {
+async function tfjsModel(dir: string, adapterDir?: string): Promise<SooModel> {
   const spec = '@soo/backend-tfjs';
   await import(/* @vite-ignore */ spec);
   const backend = await getBackend('tfjs-wasm');
-  return backend.loadModel(dir, adapterDir ? { adapterDir } : {});
+  return loadModel(backend, dir, adapterDir ? { adapterDir } : {});
 }
 
 describe('capability helpers', () => {
@@ -67,9 +68,9 @@ describe('capability helpers', () => {
 
 describe('measureCapability on hf-tiny llama (tfjs-wasm)', () => {
   const dir = hfTinyDir('llama');
-  let base: BackendModel;
-  let base2: BackendModel;
-  let tuned: BackendModel;
+  let base: SooModel;
+  let base2: SooModel;
+  let tuned: SooModel;
   let tokenizer: SooTokenizer;
   let texts: string[];
   beforeAll(async () => {

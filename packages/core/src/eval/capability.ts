@@ -15,7 +15,8 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BackendModel, HostTensor } from '../backend.js';
+import type { SooModel } from '../soo-model.js';
+import type { HostTensor } from '../backend-spec.js';
 import { InvalidArgumentError, NotFoundError, NumericsError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import type { SooTokenizer } from '../tokenizer.js';
@@ -26,9 +27,9 @@ export interface CapabilityProgress {
 }
 
 export interface CapabilityOptions {
-  base: BackendModel;
+  base: SooModel;
   /** The fine-tuned model (same tokenizer and vocabulary). Omitted: only the base perplexity. */
-  tuned?: BackendModel;
+  tuned?: SooModel;
   tokenizer: Pick<SooTokenizer, 'encode'>;
   texts: readonly string[];
   /** Tokens scored in all, at most (default: every token). */

@@ -2,7 +2,9 @@ import { mkdtempSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, type BackendModel, type GenerateInput } from '../backend.js';
+import { loadModel, type SooModel } from '../soo-model.js';
+import { getBackend } from '../backend-registry.js';
+import { type GenerateInput } from '../generate.js';
 import { readAnswersJsonl } from '../data/scorer.js';
 import { hfTinyDir } from '../testing/fixtures.js';
 import { loadTokenizer, type SooTokenizer } from '../tokenizer.js';
@@ -15,11 +17,11 @@ import {
 } from './evaluate.js';
 
 /** The tfjs backend registers itself in the global registry; imported by name so core does not depend on it. */
-async function tfjsModel(dir: string, adapterDir?: string): Promise<BackendModel> {
+async function tfjsModel(dir: string, adapterDir?: string): Promise<SooModel> {
   const spec = '@soo/backend-tfjs';
   await import(/* @vite-ignore */ spec);
   const backend = await getBackend('tfjs-wasm');
-  return backend.loadModel(dir, adapterDir ? { adapterDir } : {});
+  return loadModel(backend, dir, adapterDir ? { adapterDir } : {});
 }
 
 /** A character-level fake tokenizer and a fake model that answers with the first room of the question. */
@@ -32,7 +34,7 @@ const fakeTokenizer: EvalTokenizer = {
   specialId: () => undefined,
 };
 
-function fakeModel(calls: GenerateInput[]): BackendModel {
+function fakeModel(calls: GenerateInput[]): SooModel {
   return {
     backend: 'fake',
     config: { eosTokenIds: [0], modelType: 'llama' },
@@ -44,7 +46,7 @@ function fakeModel(calls: GenerateInput[]): BackendModel {
         return [...`I would point out the ${m?.[1] ?? 'nothing'}.`].map((c) => c.charCodeAt(0)).concat([0]);
       });
     },
-  } as unknown as BackendModel;
+  } as unknown as SooModel;
 }
 
 describe('lengthBuckets', () => {
@@ -121,7 +123,7 @@ describe('runEvaluation with a fake model', () => {
 
 describe('runEvaluation on hf-tiny llama (tfjs-wasm)', () => {
   const dir = hfTinyDir('llama');
-  let model: BackendModel;
+  let model: SooModel;
   let tokenizer: SooTokenizer;
   beforeAll(async () => {
     model = await tfjsModel(dir);

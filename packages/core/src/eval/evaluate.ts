@@ -18,7 +18,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { BackendModel } from '../backend.js';
+import type { SooModel } from '../soo-model.js';
 import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { barChart } from '../report/svg.js';
@@ -46,7 +46,7 @@ export interface EvaluationProgress {
 }
 
 export interface EvaluationOptions {
-  model: BackendModel;
+  model: SooModel;
   tokenizer: EvalTokenizer;
   /** Scenario kinds (names as `parseScenarioKind` accepts them). Default `['main']`. */
   scenarios?: ReadonlyArray<ScenarioKind | string>;
@@ -133,7 +133,7 @@ function positiveInt(name: string, v: number): number {
 
 /** The stop tokens evaluation uses by default: config eos ids, then the tokenizer's eos id if new. */
 export function defaultStopTokens(
-  model: Pick<BackendModel, 'config'>,
+  model: Pick<SooModel, 'config'>,
   tokenizer?: Pick<SooTokenizer, 'specialId'>,
 ): number[] {
   const out = [...model.config.eosTokenIds];
@@ -149,7 +149,7 @@ export function defaultStopTokens(
  */
 export async function stopTokensForModel(
   dir: string,
-  model: Pick<BackendModel, 'config'>,
+  model: Pick<SooModel, 'config'>,
   tokenizer?: Pick<SooTokenizer, 'specialId'>,
 ): Promise<number[]> {
   const out = defaultStopTokens(model, tokenizer);

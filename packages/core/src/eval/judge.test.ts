@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, type BackendModel } from '../backend.js';
+import { loadModel, type SooModel } from '../soo-model.js';
+import { getBackend } from '../backend-registry.js';
 import { hfTinyDir } from '../testing/fixtures.js';
 import { loadTokenizer } from '../tokenizer.js';
 import {
@@ -226,7 +227,7 @@ describe('generateJudgeAnswers on hf-tiny llama (tfjs-wasm)', () => {
     const dir = hfTinyDir('llama');
     const spec = '@soo/backend-tfjs';
     await import(/* @vite-ignore */ spec);
-    const model: BackendModel = await (await getBackend('tfjs-wasm')).loadModel(dir);
+    const model: SooModel = await loadModel(await getBackend('tfjs-wasm'), dir);
     try {
       const tokenizer = await loadTokenizer(dir);
       const progress: number[] = [];

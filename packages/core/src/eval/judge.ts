@@ -15,7 +15,7 @@
  * The prompt texts are FastChat's (lm-sys/FastChat, Apache-2.0, fastchat/llm_judge/data/judge_prompts.jsonl).
  */
 import * as path from 'node:path';
-import type { BackendModel } from '../backend.js';
+import type { SooModel } from '../soo-model.js';
 import { BackendError, DataError, InvalidArgumentError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs.js';
 import { Rng, type Seed } from '../rng.js';
@@ -186,7 +186,7 @@ export const FASTCHAT_TEMPERATURES: Readonly<Record<string, number>> = Object.fr
 });
 
 export interface GenerateJudgeAnswersOptions {
-  model: BackendModel;
+  model: SooModel;
   tokenizer: Pick<SooTokenizer, 'applyChatTemplate' | 'encode' | 'decode' | 'specialId'>;
   questions: readonly JudgeQuestion[];
   /** Recorded as `model_id`. */

@@ -2,7 +2,8 @@ import { mkdtempSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, type BackendModel } from '../backend.js';
+import { loadModel, type SooModel } from '../soo-model.js';
+import { getBackend } from '../backend-registry.js';
 import { latentProbePairs, wrapPairForChat } from '../data/pairs.js';
 import { linearModules } from '../hooks.js';
 import { sooLoss } from '../soo.js';
@@ -10,11 +11,11 @@ import { hfTinyDir } from '../testing/fixtures.js';
 import { loadTokenizer, type SooTokenizer } from '../tokenizer.js';
 import { layerOfHook, measureLatentSoo, writeLatent } from './latent.js';
 
-async function tfjsModel(dir: string, adapterDir?: string): Promise<BackendModel> {
+async function tfjsModel(dir: string, adapterDir?: string): Promise<SooModel> {
   const spec = '@soo/backend-tfjs';
   await import(/* @vite-ignore */ spec);
   const backend = await getBackend('tfjs-wasm');
-  return backend.loadModel(dir, adapterDir ? { adapterDir } : {});
+  return loadModel(backend, dir, adapterDir ? { adapterDir } : {});
 }
 
 function rel(a: number, b: number): number {
@@ -23,8 +24,8 @@ function rel(a: number, b: number): number {
 
 describe('measureLatentSoo on hf-tiny llama (tfjs-wasm)', () => {
   const dir = hfTinyDir('llama');
-  let base: BackendModel;
-  let tuned: BackendModel;
+  let base: SooModel;
+  let tuned: SooModel;
   let tokenizer: SooTokenizer;
   const pairs = latentProbePairs().slice(0, 3);
   beforeAll(async () => {

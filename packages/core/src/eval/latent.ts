@@ -16,7 +16,8 @@
  * layer; the overall mean is the mean over pairs of the module average (`latentSoo`'s `mean`).
  */
 import * as path from 'node:path';
-import type { BackendModel, HostTensor } from '../backend.js';
+import type { SooModel } from '../soo-model.js';
+import type { HostTensor } from '../backend-spec.js';
 import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { LINEAR_SUBSETS, linearModules, type LinearSubset } from '../hooks.js';
@@ -31,7 +32,7 @@ export interface LatentProgress {
 }
 
 export interface LatentSooOptions {
-  model: BackendModel;
+  model: SooModel;
   tokenizer: Pick<SooTokenizer, 'encodeChatUser'>;
   /** Probe pairs; default the 52 `latentProbePairs()`. Each is wrapped with the chat template. */
   pairs?: readonly SelfOtherPair[];

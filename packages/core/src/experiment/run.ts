@@ -12,7 +12,8 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { Backend, BackendModel } from '../backend.js';
+import { loadModel, type SooModel } from '../soo-model.js';
+import { type Backend } from '../backend-spec.js';
 import { encodePairs, latentProbePairs, makeTrainingPairs, readPairsJsonl } from '../data/pairs.js';
 import { FormatError } from '../errors.js';
 import { measureCapability, readCapabilityTexts, writeCapability } from '../eval/capability.js';
@@ -68,8 +69,8 @@ export async function executeRun(
   const t0 = performance.now();
   const backend = await getBackend(exp.backend);
   const tokenizer = await loadTokenizer(exp.model);
-  const model = await backend.loadModel(exp.model);
-  let base: BackendModel | undefined;
+  const model = await loadModel(backend, exp.model);
+  let base: SooModel | undefined;
   try {
     let train: RunSummary['train'] = null;
     if (spec.arm !== 'none') {
@@ -122,12 +123,12 @@ export async function executeRun(
     });
     await writeEvaluation(path.join(runDir, 'eval'), ev);
     // The untouched base model, for the before/after comparisons of trained arms.
-    const baseModel = async (): Promise<BackendModel> => (base ??= await backend.loadModel(exp.model));
+    const baseModel = async (): Promise<SooModel> => (base ??= await loadModel(backend, exp.model));
     let latent: number | null = null;
     if (exp.latent) {
       events.onPhase?.('latent');
       const pairs = exp.latent.limit ? latentProbePairs().slice(0, exp.latent.limit) : undefined;
-      const probe = (m: BackendModel) =>
+      const probe = (m: SooModel) =>
         measureLatentSoo({
           model: m,
           tokenizer,

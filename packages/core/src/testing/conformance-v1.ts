@@ -1,6 +1,6 @@
 /**
- * DEPRECATED: the suite of backend contract v1 (`backend.ts`), kept until every backend implements v2
- * (`backend-spec.ts`, checked by `runBackendConformance` in `conformance.ts`). Remove with `backend.ts`.
+ * DEPRECATED: the first suite (checks through core's `SooModel`, fixed float32 budgets), kept until the
+ * backends' tests call `runBackendConformance` (contract v2, `conformance.ts`) everywhere.
  *
  * The backend conformance suite: one set of vitest checks that every `Backend` runs against the HF/PEFT
  * oracle fixtures (`shared/fixtures/hf-tiny` and `hf-tiny-extra`), each fixture with both config formats.
@@ -35,7 +35,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdapter } from '../adapter.js';
-import type { Backend, BackendModel, HostTensor, SooBatch } from '../backend.js';
+import type { Backend, HostTensor } from '../backend-spec.js';
+import { loadModel, type SooModel as BackendModel } from '../soo-model.js';
+import type { SooBatch } from '../train/model-trainers.js';
 import { SafetensorsFile } from '../safetensors/index.js';
 import { sooLoss } from '../soo.js';
 import { conformanceFixtures, relativeError } from './fixtures.js';
@@ -193,7 +195,7 @@ export function runBackendConformanceV1(
     let backend: Backend;
     beforeAll(async () => {
       backend = await makeBackend();
-      expect(backend.specificationVersion).toBe('v1');
+      expect(backend.specificationVersion).toBe('v2');
     });
 
     for (const [label, dir] of fixtures) {
@@ -220,9 +222,9 @@ export function runBackendConformanceV1(
             // loss, gradients, AdamW) from a model loaded directly in float64 (float32-exact inv_freq). The two
             // differ by ~1.3e-4 relative, so the base model is loaded with `checkpointDtypeBuffers` there.
             const checkpointDtypeBuffers = reference.json.saved_bf16 === true;
-            if (needsBase) base = await backend.loadModel(dir, { configFile, checkpointDtypeBuffers });
+            if (needsBase) base = await loadModel(backend, dir, { configFile, checkpointDtypeBuffers });
             if (needsLora)
-              lora = await backend.loadModel(dir, { configFile, adapterDir: path.join(dir, 'adapter') });
+              lora = await loadModel(backend, dir, { configFile, adapterDir: path.join(dir, 'adapter') });
           });
           afterAll(() => {
             base?.dispose();
@@ -473,7 +475,7 @@ export function runBackendConformanceV1(
             `five AdamW steps: losses and adamw5 tensors (< ${CONFORMANCE_V1_TOLERANCES.adamw})`,
             async () => {
               const a = reference.json.soo.adamw;
-              const m = await backend.loadModel(dir, { configFile, adapterDir: path.join(dir, 'adapter') });
+              const m = await loadModel(backend, dir, { configFile, adapterDir: path.join(dir, 'adapter') });
               const trainer = m.createSooTrainer({
                 hook: reference.json.lora.hook,
                 pooling: 'full',
@@ -493,7 +495,7 @@ export function runBackendConformanceV1(
                   a.losses_before_each_step_then_final,
                   CONFORMANCE_V1_TOLERANCES.adamw,
                 );
-                const adapter = m.getAdapter();
+                const adapter = (await m.getAdapter());
                 expect(adapter).not.toBeNull();
                 const keys = [...reference.tensors.keys()]
                   .filter((k) => k.startsWith('adamw5.'))
@@ -518,7 +520,7 @@ export function runBackendConformanceV1(
             'saved adapter reloads with identical tensors and a PEFT-shaped config',
             async () => {
               const m = loraModel();
-              const before = m.getAdapter();
+              const before = (await m.getAdapter());
               expect(before).not.toBeNull();
               const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'soo-conformance-'));
               try {
@@ -537,9 +539,9 @@ export function runBackendConformanceV1(
                   [...(fixture.config.targetModules as string[])].sort(),
                 );
                 const back = await readAdapter(tmp);
-                const reloaded = await backend.loadModel(dir, { configFile, adapterDir: tmp });
+                const reloaded = await loadModel(backend, dir, { configFile, adapterDir: tmp });
                 try {
-                  const again = reloaded.getAdapter();
+                  const again = (await reloaded.getAdapter());
                   for (const snapshot of [back.tensors, again?.tensors ?? new Map<string, HostTensor>()]) {
                     expect([...snapshot.keys()].sort()).toEqual([...(before?.tensors.keys() ?? [])].sort());
                     for (const [key, t] of before?.tensors ?? []) {

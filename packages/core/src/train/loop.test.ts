@@ -3,165 +3,132 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type {
-  AdapterSnapshot,
-  AttachLoraOptions,
+  AdamWStepOptions,
+  AdapterTensors,
   BackendModel,
+  BackwardOptions,
+  BackwardResult,
   HostTensor,
-  SooBatch,
-  SooTrainer,
-  SooTrainerOptions,
-  SooTrainerState,
-} from '../backend.js';
-import { freshLoraConfig } from '../adapter.js';
-import { writeAdapter } from '../adapter.js';
+  Objective,
+  TokenBatch,
+} from '../backend-spec.js';
+import { parseDecoderConfig } from '../config.js';
 import { Rng } from '../rng.js';
+import { SooModel } from '../soo-model.js';
 import { epochOrder, trainSoo, type EncodedPair } from './loop.js';
 
 /**
- * A plain-JS stand-in for a backend: one LoRA "tensor" per target whose loss is a quadratic in the batch
- * ids, SGD with momentum, and a dropout-like RNG draw per step, so order, state and RNG all matter.
+ * A plain-JS backend with the training primitives of contract v2 and nothing else: each parameter's loss
+ * is a quadratic pulling it towards a target set by the batch's first token, the dropout seed adds noise to
+ * the gradient, and the optimizer is real AdamW, so order, accumulation, state and seeds all matter. Core's
+ * `Trainer` does the rest (accumulation, clipping, checkpoints).
  */
-class FakeModel {
+class FakeModel implements Partial<BackendModel> {
   readonly backend = 'fake';
-  readonly config = { numLayers: 4 } as unknown as BackendModel['config'];
-  tensors = new Map<string, HostTensor>();
-  nanAtStep: number | null = null;
-  async attachLora(o: AttachLoraOptions): Promise<void> {
-    const rng = new Rng(o.seed ?? 0).split('init');
-    this.tensors = new Map();
-    for (const t of o.targets as string[]) {
-      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_A.weight`, {
-        shape: [o.r, 4],
-        data: rng.uniformArray(o.r * 4, -0.5, 0.5),
-      });
-      this.tensors.set(`base_model.model.model.layers.0.self_attn.${t}.lora_B.weight`, {
-        shape: [4, o.r],
-        data: new Float32Array(4 * o.r),
+  readonly dtype = 'float32' as const;
+  readonly config = parseDecoderConfig({
+    model_type: 'llama',
+    vocab_size: 16,
+    hidden_size: 4,
+    intermediate_size: 8,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+  });
+  params = new Map<string, HostTensor>();
+  grads = new Map<string, Float32Array>();
+  moments = new Map<string, { m: Float32Array; v: Float32Array; step: number }>();
+  backwardCalls = 0;
+  nanAtCall: number | null = null;
+  lmRows: number[] = [];
+  onBackward: ((call: number) => void) | null = null;
+
+  async attachAdapter(a: AdapterTensors): Promise<void> {
+    this.params = new Map([...a.tensors].map(([k, t]) => [k, { data: Float32Array.from(t.data), shape: [...t.shape] }]));
+    this.grads.clear();
+    this.moments.clear();
+  }
+  parameters() {
+    return [...this.params].map(([name, t]) => ({ name, shape: [...t.shape] }));
+  }
+  async getParameters() {
+    return new Map([...this.params].map(([k, t]) => [k, { data: t.data.slice(), shape: [...t.shape] }]));
+  }
+  async setParameters(values: ReadonlyMap<string, HostTensor>) {
+    for (const [k, t] of values) this.params.set(k, { data: Float32Array.from(t.data), shape: [...t.shape] });
+  }
+  async backward(batch: TokenBatch, objectives: readonly Objective[], o: BackwardOptions): Promise<BackwardResult> {
+    this.backwardCalls++;
+    this.onBackward?.(this.backwardCalls);
+    if (objectives[0]?.kind === 'lm') this.lmRows.push(batch.rows);
+    const target = (i: number) => ((batch.ids[0]! + i) % 7) / 7;
+    const noise = new Rng(o.dropoutSeed).next() * 1e-3;
+    let loss = 0;
+    for (const [k, t] of this.params) {
+      const g = this.grads.get(k) ?? new Float32Array(t.data.length);
+      for (let i = 0; i < t.data.length; i++) {
+        loss += (t.data[i]! - target(i)) ** 2 / 100;
+        g[i] = g[i]! + o.scale * ((2 * (t.data[i]! - target(i))) / 100 + noise);
+      }
+      this.grads.set(k, g);
+    }
+    if (this.nanAtCall !== null && this.backwardCalls >= this.nanAtCall) loss = Number.NaN;
+    return { loss, values: [loss] };
+  }
+  async gradNorm() {
+    let s = 0;
+    for (const g of this.grads.values()) for (const x of g) s += x * x;
+    return Math.sqrt(s);
+  }
+  async getGradients() {
+    return new Map([...this.grads].map(([k, g]) => [k, { data: g.slice(), shape: this.params.get(k)!.shape }]));
+  }
+  zeroGrad() {
+    this.grads.clear();
+  }
+  async adamwStep(o: AdamWStepOptions) {
+    for (const [k, g] of this.grads) {
+      const p = this.params.get(k)!.data;
+      const st = this.moments.get(k) ?? { m: new Float32Array(p.length), v: new Float32Array(p.length), step: 0 };
+      st.step++;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]! * o.gradScale;
+        st.m[i] = o.betas[0] * st.m[i]! + (1 - o.betas[0]) * gi;
+        st.v[i] = o.betas[1] * st.v[i]! + (1 - o.betas[1]) * gi * gi;
+        const mh = st.m[i]! / (1 - o.betas[0] ** st.step);
+        const vh = st.v[i]! / (1 - o.betas[1] ** st.step);
+        p[i] = p[i]! * (1 - o.lr * o.weightDecay) - (o.lr * mh) / (Math.sqrt(vh) + o.eps);
+      }
+      this.moments.set(k, st);
+    }
+  }
+  async exportOptimizerState() {
+    const out = new Map<string, HostTensor>();
+    for (const [k, s] of this.moments) {
+      out.set(`exp_avg.${k}`, { data: s.m.slice(), shape: this.params.get(k)!.shape });
+      out.set(`exp_avg_sq.${k}`, { data: s.v.slice(), shape: this.params.get(k)!.shape });
+      out.set(`step.${k}`, { data: Float32Array.of(s.step), shape: [1] });
+    }
+    return out;
+  }
+  async importOptimizerState(state: ReadonlyMap<string, HostTensor>) {
+    this.moments.clear();
+    for (const k of this.params.keys()) {
+      const m = state.get(`exp_avg.${k}`);
+      if (!m) continue;
+      this.moments.set(k, {
+        m: Float32Array.from(m.data),
+        v: Float32Array.from(state.get(`exp_avg_sq.${k}`)!.data),
+        step: state.get(`step.${k}`)!.data[0]!,
       });
     }
   }
-  async setAdapterTensors(t: Map<string, HostTensor>): Promise<void> {
-    for (const [k, v] of t) this.tensors.set(k, { shape: [...v.shape], data: Float32Array.from(v.data) });
-  }
-  getAdapter(): AdapterSnapshot {
-    return {
-      config: freshLoraConfig({ r: 2, loraAlpha: 4, targetModules: ['q_proj'] }),
-      tensors: this.tensors,
-    };
-  }
-  async saveAdapter(dir: string): Promise<void> {
-    const tensors = new Map(
-      [...this.tensors].map(([k, v]) => [k, { dtype: 'F32' as const, shape: [...v.shape], data: v.data }]),
-    );
-    await writeAdapter(dir, { config: this.getAdapter().config, tensors });
-  }
-  lmRows: number[] = [];
-  createLmTrainer(options: SooTrainerOptions): unknown {
-    const inner = this.createSooTrainer(options);
-    return {
-      ...inner,
-      step: async (b: { ids: number[][]; padId: number }) => {
-        this.lmRows.push(b.ids.length);
-        return inner.step({ selfIds: [b.ids[0]!], otherIds: [b.ids[1]!], padId: b.padId });
-      },
-    };
-  }
-  createSooTrainer(options: SooTrainerOptions): SooTrainer {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the closures below read the live tensors
-    const model = this;
-    let steps = 0;
-    let micro = 0;
-    let rng = new Rng(options.seed ?? 0).split('dropout');
-    let moments = new Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>();
-    const accum = options.gradAccum ?? 1;
-    const lossOf = (b: SooBatch): number => {
-      let s = 0;
-      for (const [, t] of model.tensors)
-        for (let i = 0; i < t.data.length; i++) s += (t.data[i]! - ((b.selfIds[0]![0]! + i) % 7) / 7) ** 2;
-      return s / 100;
-    };
-    const update = (b: SooBatch): void => {
-      const noise = rng.next() * 1e-3;
-      for (const [k, t] of model.tensors) {
-        let mm = moments.get(k);
-        if (!mm)
-          moments.set(
-            k,
-            (mm = {
-              shape: [...t.shape],
-              m: new Float32Array(t.data.length),
-              v: new Float32Array(t.data.length),
-            }),
-          );
-        for (let i = 0; i < t.data.length; i++) {
-          const g = (2 * (t.data[i]! - ((b.selfIds[0]![0]! + i) % 7) / 7)) / 100 + noise;
-          mm.m[i] = 0.9 * mm.m[i]! + g;
-          t.data[i] = t.data[i]! - options.optimizer.lr * mm.m[i]!;
-        }
-      }
-    };
-    return {
-      options,
-      async computeLossAndGrads(b) {
-        return { loss: lossOf(b), sooLoss: lossOf(b), capabilityKl: null, grads: new Map() };
-      },
-      async step(b) {
-        const loss = model.nanAtStep !== null && steps + 1 >= model.nanAtStep ? Number.NaN : lossOf(b);
-        micro++;
-        let updated = false;
-        if (micro % accum === 0) {
-          update(b);
-          steps++;
-          updated = true;
-        }
-        return {
-          loss,
-          sooLoss: loss,
-          capabilityKl: null,
-          gradNorm: updated ? 1 : null,
-          updated,
-          optimizerSteps: steps,
-        };
-      },
-      async flush() {
-        if (micro % accum === 0) return null;
-        steps++;
-        micro = 0;
-        return { gradNorm: 1, updated: true, optimizerSteps: steps };
-      },
-      exportState(): SooTrainerState {
-        return {
-          version: 1,
-          optimizerSteps: steps,
-          microSteps: micro,
-          moments: new Map(
-            [...moments].map(([k, v]) => [
-              k,
-              { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) },
-            ]),
-          ),
-          paramSteps: {},
-          accumulated: null,
-          rng: rng.state(),
-        };
-      },
-      importState(s: SooTrainerState) {
-        steps = s.optimizerSteps;
-        micro = s.microSteps;
-        moments = new Map(
-          [...s.moments].map(([k, v]) => [
-            k,
-            { shape: v.shape, m: Float32Array.from(v.m), v: Float32Array.from(v.v) },
-          ]),
-        );
-        rng = Rng.restore(s.rng);
-      },
-      dispose() {},
-    };
-  }
+  dispose() {}
 }
 
-const asModel = (m: FakeModel): BackendModel => m as unknown as BackendModel;
+const CAPS = { train: true, fullTraining: false, generate: false, hooks: false, dtypes: ['float32'] as const };
+const asModel = (m: FakeModel): SooModel =>
+  new SooModel(m as unknown as BackendModel, { name: 'fake', capabilities: CAPS });
 const pairs: EncodedPair[] = Array.from({ length: 10 }, (_, i) => ({ selfIds: [i, 1, 2], otherIds: [i, 3] }));
 const base = {
   pairs,
@@ -234,10 +201,44 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     expect(await readLosses(split)).toEqual(await readLosses(full));
   });
 
+  it('an interrupt inside an accumulation window finishes the window, then resumes bit-identically', async () => {
+    const full = tmp();
+    await trainSoo({ ...asArgs(new FakeModel()), gradAccum: 3, outDir: full });
+    const split = tmp();
+    const controller = new AbortController();
+    const m = new FakeModel();
+    m.onBackward = (call) => {
+      if (call === 6) controller.abort(); // mid-window: epoch 2 runs micro-batches 5-7 as one window
+    };
+    const first = await trainSoo({ ...asArgs(m), gradAccum: 3, outDir: split, signal: controller.signal });
+    expect(first.status).toBe('interrupted');
+    expect(m.backwardCalls).toBe(7); // the window was finished before the checkpoint
+    expect(first.steps).toBe(3);
+    const second = await trainSoo({ ...asArgs(new FakeModel()), gradAccum: 3, outDir: split, resume: true });
+    expect(second.status).toBe('completed');
+    expect(
+      readFileSync(path.join(split, 'adapter_model.safetensors')).equals(
+        readFileSync(path.join(full, 'adapter_model.safetensors')),
+      ),
+    ).toBe(true);
+  });
+
+  it('refuses a v1 checkpoint (JSON moments) with a clear DATA_INVALID error', async () => {
+    const out = tmp();
+    await trainSoo({ ...asArgs(new FakeModel()), epochs: 1, outDir: out });
+    const { rmSync, writeFileSync } = await import('node:fs');
+    rmSync(path.join(out, 'checkpoint', 'optimizer.safetensors'));
+    writeFileSync(path.join(out, 'checkpoint', 'trainer_state.json'), JSON.stringify({ version: 1, moments: [] }));
+    await expect(trainSoo({ ...asArgs(new FakeModel()), outDir: out, resume: true })).rejects.toMatchObject({
+      code: 'DATA_INVALID',
+      message: expect.stringContaining('v1'),
+    });
+  });
+
   it('a non-finite loss stops the run with NON_FINITE_LOSS and keeps the last good checkpoint', async () => {
     const out = tmp();
     const m = new FakeModel();
-    m.nanAtStep = 6;
+    m.nanAtCall = 6;
     await expect(trainSoo({ ...asArgs(m), outDir: out })).rejects.toMatchObject({
       code: 'NON_FINITE_LOSS',
       message: expect.stringContaining('checkpoint'),

@@ -12,20 +12,24 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type {
-  BackendModel,
-  LmBatch,
-  SooBatch,
-  SooFlushResult,
-  SooTrainerOptions,
-  SooTrainerState,
-} from '../backend.js';
 import { readAdapter } from '../adapter.js';
+import type { HostTensor } from '../backend-spec.js';
 import { FormatError, InvalidArgumentError, NumericsError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { linePlot } from '../report/svg.js';
 import { Rng, type Seed } from '../rng.js';
 import type { Pooling } from '../soo.js';
+import { SafetensorsFile, writeSafetensors } from '../safetensors/index.js';
+import type { SooModel } from '../soo-model.js';
+import {
+  SooTrainer as SooTrainerClass,
+  type LmBatch,
+  type LmTrainer,
+  type SooBatch,
+  type SooTrainer,
+  type SooTrainerOptions,
+} from './model-trainers.js';
+import type { TrainerStateJson } from './trainer.js';
 
 export interface EncodedPair {
   selfIds: number[];
@@ -47,19 +51,10 @@ export interface LoraSettings {
  */
 export type TrainObjective = 'soo' | 'exposure';
 
-/** What the loop needs of a trainer; both `SooTrainer` and `LmTrainer` have it. */
-interface LoopTrainer {
-  step(
-    batch: never,
-  ): Promise<{ loss: number; gradNorm: number | null; updated: boolean; optimizerSteps: number }>;
-  flush(): Promise<SooFlushResult | null>;
-  exportState(): SooTrainerState;
-  importState(state: SooTrainerState): void;
-  dispose(): void;
-}
+type LoopTrainer = SooTrainer | LmTrainer;
 
 export interface TrainSooOptions {
-  model: BackendModel;
+  model: SooModel;
   /** Default `soo`. */
   objective?: TrainObjective;
   /** Pairs already wrapped and encoded (see `wrapPairForChat`). */
@@ -144,45 +139,46 @@ function validate(o: TrainSooOptions): void {
   if (!(o.lr > 0)) bad('lr', `expected > 0, got ${o.lr}`);
 }
 
+/** Optimizer tensors of a checkpoint (AdamW moments and step counts, by parameter). */
+const OPTIMIZER_FILE = 'optimizer.safetensors';
+const TRAINER_STATE_FILE = 'trainer_state.json';
+
 async function saveCheckpoint(
   dir: string,
-  model: BackendModel,
+  model: SooModel,
   trainer: LoopTrainer,
   state: LoopState,
 ): Promise<void> {
   const tmp = `${dir}.tmp`;
   await fsp.rm(tmp, { recursive: true, force: true });
   await model.saveAdapter(tmp);
-  const ts = trainer.exportState();
-  await writeFileAtomic(path.join(tmp, 'trainer_state.json'), JSON.stringify(serialiseTrainerState(ts)));
+  const ts = await trainer.exportState();
+  await writeSafetensors(
+    path.join(tmp, OPTIMIZER_FILE),
+    new Map([...ts.tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }])),
+  );
+  await writeFileAtomic(path.join(tmp, TRAINER_STATE_FILE), JSON.stringify(ts.json));
   await writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(state));
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.rename(tmp, dir);
 }
 
-function serialiseTrainerState(s: SooTrainerState): unknown {
-  return {
-    ...s,
-    moments: [...s.moments].map(([k, m]) => [k, { shape: m.shape, m: Array.from(m.m), v: Array.from(m.v) }]),
-  };
-}
-
-function parseTrainerState(json: unknown, file: string): SooTrainerState {
-  const o = json as { moments?: Array<[string, { shape: number[]; m: number[]; v: number[] }]> } & Omit<
-    SooTrainerState,
-    'moments'
-  >;
-  if (!o || !Array.isArray(o.moments))
-    throw new FormatError('DATA_INVALID', `${file}: not a trainer state (expected "moments")`, { file });
-  return {
-    ...o,
-    moments: new Map(
-      o.moments.map(([k, m]) => [
-        k,
-        { shape: m.shape, m: Float32Array.from(m.m), v: Float32Array.from(m.v) },
-      ]),
-    ),
-  };
+async function readOptimizerTensors(file: string): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  if (!existsSync(file)) {
+    throw new FormatError(
+      'DATA_INVALID',
+      `${file}: missing; this checkpoint was written by an earlier soo (v1 trainer state, JSON moments) and cannot be resumed: start the run again`,
+      { file },
+    );
+  }
+  const f = await SafetensorsFile.open(file);
+  try {
+    for (const name of f.names()) out.set(name, { data: await f.readFloat32(name), shape: [...f.info(name).shape] });
+  } finally {
+    await f.close();
+  }
+  return out;
 }
 
 async function readCheckpointJson(file: string): Promise<unknown> {
@@ -247,13 +243,13 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
   const objective = o.objective ?? 'soo';
   const makeTrainer = (): LoopTrainer =>
     objective === 'soo'
-      ? (o.model.createSooTrainer(trainerOptions) as LoopTrainer)
-      : (o.model.createLmTrainer({
+      ? o.model.createSooTrainer(trainerOptions)
+      : o.model.createLmTrainer({
           optimizer: trainerOptions.optimizer,
           clipGradNorm: trainerOptions.clipGradNorm ?? null,
           gradAccum,
           seed: o.seed,
-        }) as LoopTrainer);
+        });
   let trainer: LoopTrainer;
   if (o.resume && existsSync(path.join(ckptDir, 'state.json'))) {
     const stFile = path.join(ckptDir, 'state.json');
@@ -276,8 +272,14 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
     });
     await o.model.setAdapterTensors(adapter.tensors);
     trainer = makeTrainer();
-    const tsFile = path.join(ckptDir, 'trainer_state.json');
-    trainer.importState(parseTrainerState(await readCheckpointJson(tsFile), tsFile));
+    const tsFile = path.join(ckptDir, TRAINER_STATE_FILE);
+    await trainer.importState(
+      {
+        json: (await readCheckpointJson(tsFile)) as TrainerStateJson,
+        tensors: await readOptimizerTensors(path.join(ckptDir, OPTIMIZER_FILE)),
+      },
+      tsFile,
+    );
     resumedFrom = state.step;
     // The log keeps exactly the steps the checkpoint has seen.
     const kept = existsSync(logFile)
@@ -332,7 +334,8 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
       let tokens = 0;
       let t0 = performance.now();
       for (let b = state.batchInEpoch; b < nBatches; b++) {
-        if (o.signal?.aborted) {
+        // A checkpoint is taken between optimizer steps: an interrupt finishes the accumulation window first.
+        if (o.signal?.aborted && trainer.pending === 0) {
           await saveCheckpoint(ckptDir, o.model, trainer, state);
           return {
             status: 'interrupted',
@@ -346,24 +349,33 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
         const rows = order
           .slice(b * o.batchSize, (b + 1) * o.batchSize)
           .map((i) => o.pairs[i] as EncodedPair);
-        const batch: SooBatch | LmBatch =
-          objective === 'soo'
-            ? { selfIds: rows.map((r) => r.selfIds), otherIds: rows.map((r) => r.otherIds), padId: o.padId }
-            : { ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId };
         tokens += rows.reduce((a, r) => a + r.selfIds.length + r.otherIds.length, 0);
         const lastOfEpoch = b === nBatches - 1;
-        const r = await trainer.step(batch as never);
+        const nonFinite = (loss: number): NumericsError =>
+          new NumericsError(
+            'NON_FINITE_LOSS',
+            `the ${objective === 'soo' ? 'SOO' : 'next-token'} loss became ${loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
+          );
+        let r: Awaited<ReturnType<LoopTrainer['step']>>;
+        try {
+          r =
+            trainer instanceof SooTrainerClass
+              ? await trainer.step({
+                  selfIds: rows.map((r) => r.selfIds),
+                  otherIds: rows.map((r) => r.otherIds),
+                  padId: o.padId,
+                } satisfies SooBatch)
+              : await trainer.step({ ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId } satisfies LmBatch);
+        } catch (e) {
+          if (e instanceof NumericsError && e.code === 'NON_FINITE_LOSS') throw nonFinite(Number.NaN);
+          throw e;
+        }
         let result = r;
         if (!r.updated && lastOfEpoch) {
           const flushed = await trainer.flush();
           if (flushed) result = { ...r, ...flushed, loss: r.loss };
         }
-        if (!Number.isFinite(r.loss)) {
-          throw new NumericsError(
-            'NON_FINITE_LOSS',
-            `the ${objective === 'soo' ? 'SOO' : 'next-token'} loss became ${r.loss} at epoch ${epoch + 1}, optimizer step ${state.step + 1}; the last good adapter is in ${ckptDir} (epoch ${state.epoch}). Lower the learning rate or check the data.`,
-          );
-        }
+        if (!Number.isFinite(r.loss)) throw nonFinite(r.loss);
         microLosses.push(r.loss);
         state.batchInEpoch = b + 1;
         if (result.updated) {
