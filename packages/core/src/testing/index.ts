@@ -3,4 +3,3 @@ export * from './tolerances.js';
 export * from './references.js';
 export * from './conformance.js';
 export * from './mutants.js';
-export * from './conformance-v1.js';

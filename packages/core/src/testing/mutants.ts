@@ -52,7 +52,8 @@ export function delegateModel(inner: BackendModel, overrides: Partial<BackendMod
     decode: (c, i) => inner.decode(c, i),
     dispose: () => inner.dispose(),
   };
-  return Object.assign(base, overrides);
+  // Descriptors, not values: an override may be a getter (`dtype`).
+  return Object.defineProperties(base, Object.getOwnPropertyDescriptors(overrides));
 }
 
 /** A backend whose models are `wrap(inner model)`. */
