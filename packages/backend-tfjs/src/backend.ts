@@ -36,7 +36,7 @@ import {
 import { DeviceOptimizer } from './adamw.js';
 import { Decoder, disposeRun, tidyRun, type KvCache as DecoderCache, type RunRequest } from './model.js';
 import { klTensor, lmLossTensor, sooLossTensor } from './objectives.js';
-import { fromHost, loraParams, makeBaseTrainable, newVariable, toHost, type Param } from './parameters.js';
+import { fromHost, loraParams, makeBaseTrainable, toHost, variableFrom, type Param } from './parameters.js';
 import { activate, initTfBackend, type TfKind } from './tf.js';
 import { disposeDecoderWeights, linearModules, loadDecoderWeights } from './weights.js';
 
@@ -192,8 +192,8 @@ export class TfjsModel implements BackendModel {
         );
       }
       lin.lora = {
-        A: newVariable(tf.tensor2d(a.data, a.shape as [number, number], 'float32'), 'lora_A'),
-        B: newVariable(tf.tensor2d(b.data, b.shape as [number, number], 'float32'), 'lora_B'),
+        A: variableFrom(a.data, a.shape, 'lora_A') as tf.Variable<tf.Rank.R2>,
+        B: variableFrom(b.data, b.shape, 'lora_B') as tf.Variable<tf.Rank.R2>,
         scaling,
         dropout: 0,
       };

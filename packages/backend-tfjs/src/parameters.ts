@@ -22,10 +22,18 @@ export interface Param {
 
 let counter = 0;
 
-/** A fresh trainable variable (tfjs variable names are global: make each unique). */
+/** A fresh trainable variable holding a copy of `t` (tfjs variable names are global: make each unique). */
 export function newVariable(t: tf.Tensor, label: string): tf.Variable {
   counter += 1;
   return tf.variable(t, true, `soo_${counter}_${label}`);
+}
+
+/** A trainable variable from host values; the staging tensor is freed. */
+export function variableFrom(data: Float32Array, shape: number[], label: string): tf.Variable {
+  const t = tf.tensor(data, shape, 'float32');
+  const v = newVariable(t, label);
+  t.dispose();
+  return v;
 }
 
 export function loraParams(weights: DecoderWeights): Param[] {

@@ -91,6 +91,8 @@ export interface AdapterSnapshot {
 
 export class SooModel {
   private adapter: LoraAdapterConfig | null = null;
+  /** Bumped whenever the trainable parameters change identity (attach, load, detach): trainers check it. */
+  private generation = 0;
 
   constructor(
     readonly inner: BackendModel,
@@ -165,6 +167,7 @@ export class SooModel {
     const { config, scaling, tensors } = initLoraTensors(this.config, options);
     await this.inner.attachAdapter({ scaling, tensors });
     this.adapter = config;
+    this.generation++;
   }
 
   /** Load a PEFT adapter folder (replacing any current adapter). */
@@ -174,11 +177,13 @@ export class SooModel {
       adapterTensors(this.config, adapter, path.join(dir, ADAPTER_WEIGHTS_NAME)),
     );
     this.adapter = adapter.config;
+    this.generation++;
   }
 
   async detachAdapter(): Promise<void> {
     await this.inner.detachAdapter();
     this.adapter = null;
+    this.generation++;
   }
 
   /** The current adapter, or null. */
@@ -222,13 +227,27 @@ export class SooModel {
   createSooTrainer(options: SooTrainerOptions): SooTrainer {
     requireCapability(this.owner, 'train');
     const hook = resolveHookPoint(this.config, options.hook);
-    return new SooTrainer(this.inner, hook, options, this.adapter?.loraDropout ?? 0);
+    return new SooTrainer(this.inner, hook, options, this.adapter?.loraDropout ?? 0, this.currentCheck());
   }
 
   /** A next-token trainer over the trainable parameters (the exposure control; full training). */
   createLmTrainer(options: LmTrainerOptions): LmTrainer {
     requireCapability(this.owner, 'train');
-    return new LmTrainer(this.inner, options, this.adapter?.loraDropout ?? 0);
+    return new LmTrainer(this.inner, options, this.adapter?.loraDropout ?? 0, this.currentCheck());
+  }
+
+  /** A check that throws once the adapter a trainer was made for has been replaced. */
+  private currentCheck(): () => void {
+    const gen = this.generation;
+    return () => {
+      if (this.generation !== gen) {
+        throw new InvalidArgumentError(
+          'INVALID_ARGUMENT',
+          'the adapter changed since this trainer was made (attachLora, loadAdapter or detachAdapter); create a new trainer',
+          { field: 'adapter' },
+        );
+      }
+    };
   }
 
   /** Right-pad helper for callers that build their own objectives. */

@@ -101,6 +101,8 @@ abstract class BatchTrainer<B> {
     protected readonly model: BackendModel,
     options: LmTrainerOptions,
     dropout: number,
+    /** Throws when the parameters this trainer was made for were replaced. */
+    private readonly assertCurrent: () => void = () => undefined,
   ) {
     this.trainer = new Trainer(model, {
       optimizer: options.optimizer,
@@ -135,6 +137,7 @@ abstract class BatchTrainer<B> {
   }
 
   flush(): Promise<TrainerFlushResult | null> {
+    this.assertCurrent();
     return this.trainer.flush();
   }
 
@@ -147,11 +150,13 @@ abstract class BatchTrainer<B> {
   }
 
   protected async run(batch: B) {
+    this.assertCurrent();
     const { padded, objectives, stopAt } = this.prepare(batch);
     return this.trainer.step(padded, objectives, stopAt);
   }
 
   protected async grads(batch: B) {
+    this.assertCurrent();
     const { padded, objectives, stopAt } = this.prepare(batch);
     const r = await this.trainer.lossAndGrads(padded, objectives, stopAt);
     return { ...r, grads: completeGrads(this.model, r.grads) };
@@ -172,8 +177,9 @@ export class SooTrainer extends BatchTrainer<SooBatch> {
     readonly hook: HookPoint,
     options: SooTrainerOptions,
     dropout: number,
+    assertCurrent?: () => void,
   ) {
-    super(model, options, dropout);
+    super(model, options, dropout, assertCurrent);
     this.klWeight = options.capabilityKlWeight ?? 0;
     if (!(this.klWeight >= 0)) {
       throw new InvalidArgumentError(
@@ -240,8 +246,9 @@ export class LmTrainer extends BatchTrainer<LmBatch> {
     model: BackendModel,
     readonly options: LmTrainerOptions,
     dropout: number,
+    assertCurrent?: () => void,
   ) {
-    super(model, options, dropout);
+    super(model, options, dropout, assertCurrent);
   }
 
   protected prepare(batch: LmBatch) {
