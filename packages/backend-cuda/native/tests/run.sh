@@ -19,9 +19,31 @@ else
   flags+=(-O2)
 fi
 engine_sources=$(find "$engine" -name '*.cpp' | sort)
+jobs="${SOO_NATIVE_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+engine_objects=()
+# The engine's objects, compiled once per run ($jobs at a time; a failed compile stops the script).
+compile_engine() {
+  mkdir -p "$out/obj"
+  local running=0
+  for src in $engine_sources; do
+    local obj="$out/obj/$(echo "${src#"$engine"/}" | tr / _).o"
+    engine_objects+=("$obj")
+    g++ "${flags[@]}" $blas_cflags -c "$src" -o "$obj" &
+    running=$((running + 1))
+    if ((running >= jobs)); then
+      wait -n
+      running=$((running - 1))
+    fi
+  done
+  while ((running > 0)); do
+    wait -n
+    running=$((running - 1))
+  done
+}
 build() { # name sources...
   local name="$1"; shift
-  g++ "${flags[@]}" $blas_cflags "$@" $engine_sources $blas_libs -o "$out/$name"
+  [[ ${#engine_objects[@]} -gt 0 ]] || compile_engine
+  g++ "${flags[@]}" $blas_cflags "$@" "${engine_objects[@]}" $blas_libs -o "$out/$name"
 }
 # The oracle fixtures: SOO_SHARED/fixtures, else the first shared/fixtures found walking up from here
 # (as core's sharedDir does).
