@@ -160,20 +160,22 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   dev_.rmsnorm_forward(a.ln1.data(), a.rstd1.data(), x_in, L.input_norm->value.data(), N, H, c.rms_eps, g1);
   emit(p, HookModule::InputLayernorm, i, a.ln1.data(), H, T);
 
-  ensure(dev_, a.q, static_cast<size_t>(N) * qw);
-  ensure(dev_, a.k, static_cast<size_t>(N) * kvw);
+  Tensor& q = p.scratch_q;
+  Tensor& k = p.scratch_k;
+  ensure(dev_, q, static_cast<size_t>(N) * qw);
+  ensure(dev_, k, static_cast<size_t>(N) * kvw);
   ensure(dev_, a.v, static_cast<size_t>(N) * kvw);
-  linear_forward(p, L.q, a.ln1.data(), a.q.data(), a.lin[kQ]);
-  emit(p, HookModule::QProj, i, a.q.data(), qw, T);
-  linear_forward(p, L.k, a.ln1.data(), a.k.data(), a.lin[kK]);
-  emit(p, HookModule::KProj, i, a.k.data(), kvw, T);
+  linear_forward(p, L.q, a.ln1.data(), q.data(), a.lin[kQ]);
+  emit(p, HookModule::QProj, i, q.data(), qw, T);
+  linear_forward(p, L.k, a.ln1.data(), k.data(), a.lin[kK]);
+  emit(p, HookModule::KProj, i, k.data(), kvw, T);
   linear_forward(p, L.v, a.ln1.data(), a.v.data(), a.lin[kV]);
   emit(p, HookModule::VProj, i, a.v.data(), kvw, T);
 
   ensure(dev_, a.q_rot, static_cast<size_t>(N) * qw);
   ensure(dev_, a.k_rot, static_cast<size_t>(N) * kvw);
-  dev_.rope_forward(a.q_rot.data(), a.q.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
-  dev_.rope_forward(a.k_rot.data(), a.k.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
+  dev_.rope_forward(a.q_rot.data(), q.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
+  dev_.rope_forward(a.k_rot.data(), k.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
 
   const float* keys = a.k_rot.data();
   const float* values = a.v.data();
@@ -204,17 +206,18 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   dev_.attention_forward(a.ctx.data(), a.probs.data(), keep_capped ? a.capped.data() : nullptr, a.q_rot.data(), keys,
                          values, key_mask, mask_stride, s);
 
-  ensure(dev_, a.o, static_cast<size_t>(N) * H);
-  linear_forward(p, L.o, a.ctx.data(), a.o.data(), a.lin[kO]);
-  emit(p, HookModule::OProj, i, a.o.data(), H, T);
-  emit(p, HookModule::SelfAttn, i, a.o.data(), H, T);
+  Tensor& o = c.sandwich_norms ? a.o : p.scratch_o;
+  ensure(dev_, o, static_cast<size_t>(N) * H);
+  linear_forward(p, L.o, a.ctx.data(), o.data(), a.lin[kO]);
+  emit(p, HookModule::OProj, i, o.data(), H, T);
+  emit(p, HookModule::SelfAttn, i, o.data(), H, T);
   if (attn_only) return;
 
-  const float* attn_out = a.o.data();
+  const float* attn_out = o.data();
   if (c.sandwich_norms) {
     ensure(dev_, a.pa_out, static_cast<size_t>(N) * H);
     ensure(dev_, a.rstd_pa, N);
-    dev_.rmsnorm_forward(a.pa_out.data(), a.rstd_pa.data(), a.o.data(), L.post_attn_norm->value.data(), N, H,
+    dev_.rmsnorm_forward(a.pa_out.data(), a.rstd_pa.data(), o.data(), L.post_attn_norm->value.data(), N, H,
                          c.rms_eps, g1);
     emit(p, HookModule::PostAttentionLayernorm, i, a.pa_out.data(), H, T);
     attn_out = a.pa_out.data();
@@ -238,15 +241,16 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   linear_forward(p, L.up, a.ln2.data(), a.up.data(), a.lin[kUp]);
   emit(p, HookModule::UpProj, i, a.up.data(), I, T);
   dev_.gated_act_forward(a.act.data(), a.gate.data(), a.up.data(), static_cast<size_t>(N) * I, c.activation);
-  ensure(dev_, a.down, static_cast<size_t>(N) * H);
-  linear_forward(p, L.down, a.act.data(), a.down.data(), a.lin[kDown]);
-  emit(p, HookModule::DownProj, i, a.down.data(), H, T);
-  emit(p, HookModule::Mlp, i, a.down.data(), H, T);
-  const float* mlp_out = a.down.data();
+  Tensor& down = c.sandwich_norms ? a.down : p.scratch_down;
+  ensure(dev_, down, static_cast<size_t>(N) * H);
+  linear_forward(p, L.down, a.act.data(), down.data(), a.lin[kDown]);
+  emit(p, HookModule::DownProj, i, down.data(), H, T);
+  emit(p, HookModule::Mlp, i, down.data(), H, T);
+  const float* mlp_out = down.data();
   if (c.sandwich_norms) {
     ensure(dev_, a.pf_out, static_cast<size_t>(N) * H);
     ensure(dev_, a.rstd_pf, N);
-    dev_.rmsnorm_forward(a.pf_out.data(), a.rstd_pf.data(), a.down.data(), L.post_ffn_norm->value.data(), N, H,
+    dev_.rmsnorm_forward(a.pf_out.data(), a.rstd_pf.data(), down.data(), L.post_ffn_norm->value.data(), N, H,
                          c.rms_eps, g1);
     emit(p, HookModule::PostFeedforwardLayernorm, i, a.pf_out.data(), H, T);
     mlp_out = a.pf_out.data();
