@@ -14,10 +14,13 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
   PAPER_SEEDS,
+  SUFFIX_PRESETS,
   aggregate,
   executeRun,
   experimentMarkdown,
   formatMeanSd,
+  loadDecoderConfig,
+  parameterCount,
   parseExperimentConfig,
   planRuns,
   toyModelDir,
@@ -104,16 +107,22 @@ export function baselineWarning(t: ExperimentTable): string | null {
   return `The baseline model is deceptive on ${base.mean.toFixed(1)}% of main-scenario prompts (below 90%): an SOO effect cannot be read from these numbers. See the model folder's README for what the model has and has not learned.`;
 }
 
-export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: readonly RunSummary[]): string {
+export function demoMarkdown(
+  cfg: ExperimentConfig,
+  t: ExperimentTable,
+  runs: readonly RunSummary[],
+  /** The model's parameter count, when known (the report states it). */
+  params?: number,
+): string {
   const tr = cfg.train;
   const soo = runs.find((r) => r.arm === 'soo');
   const warning = baselineWarning(t);
   const lines = [
     '# SOO demo on the embedded toy model',
     '',
-    `Model: \`${cfg.model}\` (a ~0.9 M-parameter Llama trained from scratch on the synthetic "house with Bob" world; see its README).`,
+    `Model: \`${cfg.model}\` (${params !== undefined ? `a ${params.toLocaleString('en-US')}-parameter` : 'a small'} Llama trained from scratch on the synthetic "house with Bob" world; see its README).`,
     `SOO fine-tuning: preset \`${tr.preset ?? '-'}\`${tr.layer !== undefined ? `, layer ${tr.layer}` : ''}${tr.pooling ? `, pooling ${tr.pooling}` : ''}${tr.lr !== undefined ? `, lr ${tr.lr}` : ''}${tr.epochs !== undefined ? `, ${tr.epochs} epochs` : ''}; the 52 paper pairs; seeds ${cfg.seeds.join(', ')}.`,
-    `Evaluation: ${cfg.eval.n} greedy prompts per scenario (evaluation seed ${cfg.eval.seed}, instances held out of the toy corpus), answer suffix \`${cfg.eval.suffix}\`.`,
+    `Evaluation: ${cfg.eval.n} greedy prompts per scenario (evaluation seed ${cfg.eval.seed}, instances held out of the toy corpus), answer suffix \`${cfg.eval.suffix}\`${cfg.eval.suffix === 'gemma' ? ` (${JSON.stringify(SUFFIX_PRESETS.gemma.trim())}: the paper's suffix for Gemma, named after that model, which the toy corpus ends its questions with; the toy model is a Llama)` : ''}.`,
     cfg.seeds.length > 1
       ? 'Numbers are mean ± population sd over the seeds.'
       : 'One seed: run with `--seeds` for mean ± sd.',
@@ -234,7 +243,8 @@ export function registerDemo(program: Command, io: Io): void {
       }
       const t = await writeExperimentReport(out, cfg, summaries);
       const report = path.join(out, 'report.md');
-      await writeFileAtomic(report, demoMarkdown(cfg, t, summaries));
+      const params = parameterCount(await loadDecoderConfig(modelDir));
+      await writeFileAtomic(report, demoMarkdown(cfg, t, summaries, params));
       const seconds = (performance.now() - t0) / 1000;
       if (json) printJson(io, { event: 'result', out, report, seconds, table: t });
       else {
