@@ -142,9 +142,8 @@ export function experimentMarkdown(
     '',
     ...(() => {
       const w = experimentWarnings(t);
-      return w.length === 0 ? [] : ['', ...w.map((x) => `> **Warning:** ${x}.`)];
+      return w.length === 0 ? [] : [...w.map((x) => `> **Warning:** ${x}.`), ''];
     })(),
-    '',
     '## Deceptive rate (Perspectives: correct rate), %',
     '',
     `| scenario | ${t.arms.map((a) => `${a} rate | ${a} paper`).join(' | ')} |`,
