@@ -9,6 +9,7 @@ export default defineConfig({
   srcDir: 'docs',
   cleanUrls: false,
   lastUpdated: false,
+  head: [['link', { rel: 'icon', type: 'image/svg+xml', href: '/favicon.svg' }]],
   // Broken internal links fail the build.
   ignoreDeadLinks: false,
   themeConfig: {

@@ -37,5 +37,6 @@ run('npx', [
   '--useCodeBlocks',
   '--disableSources',
   '--sanitizeComments',
+  '--useHTMLAnchors',
 ]);
 run('npx', ['vitepress', 'build']);
