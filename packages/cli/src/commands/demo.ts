@@ -147,6 +147,44 @@ export function demoMarkdown(
   return lines.join('\n');
 }
 
+/**
+ * A phase line with its elapsed seconds (evaluation, latent SOO and capability report no progress of their
+ * own): redrawn every second on a terminal, a plain "phase..." line otherwise. `stop` ends the line, so
+ * nothing is left half-drawn.
+ */
+export function phaseTicker(io: Io): { start(phase: string): void; stop(): void } {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let label = '';
+  let t0 = 0;
+  const seconds = () => Math.round((Date.now() - t0) / 1000);
+  const draw = () => io.err(`\r${label}... ${seconds()} s\x1b[K`);
+  let active = false;
+  return {
+    start(phase) {
+      this.stop();
+      label = phase;
+      t0 = Date.now();
+      active = true;
+      if (!io.isTTY) {
+        io.err(`${phase}...\n`);
+        return;
+      }
+      draw();
+      timer = setInterval(draw, 1000);
+      timer.unref?.();
+    },
+    stop() {
+      if (!active) return;
+      active = false;
+      if (timer) {
+        clearInterval(timer);
+        timer = null;
+        io.err(`\r${label}: ${seconds()} s\x1b[K\n`);
+      }
+    },
+  };
+}
+
 export function registerDemo(program: Command, io: Io): void {
   program
     .command('demo')
@@ -223,17 +261,25 @@ export function registerDemo(program: Command, io: Io): void {
         const runFile = await writeRunSpec(path.join(out, 'runs', spec.id), spec);
         if (!json) io.err(`\n== ${spec.id}: ${ARM_TITLE[spec.arm] ?? spec.arm} ==\n`);
         let bar: ReturnType<typeof createProgress> | null = null;
-        const summary = await executeRun(runFile, async () => backend, {
-          onPhase: (phase) => {
-            if (json) printJson(io, { event: 'phase', run: spec.id, phase });
-            else if (phase !== 'train') io.err(`${phase}...\n`);
-          },
-          onTrainStep: (e) => {
-            bar ??= createProgress(io, { label: `${spec.arm} step`, total: e.totalSteps, json });
-            bar.update(e.step, { loss: e.loss });
-            if (e.step === e.totalSteps) bar.finish({ loss: e.loss });
-          },
-        });
+        const ticker = phaseTicker(io);
+        let summary: RunSummary;
+        try {
+          summary = await executeRun(runFile, async () => backend, {
+            onPhase: (phase) => {
+              ticker.stop();
+              if (json) printJson(io, { event: 'phase', run: spec.id, phase });
+              else if (phase !== 'train') ticker.start(phase);
+            },
+            onTrainStep: (e) => {
+              ticker.stop();
+              bar ??= createProgress(io, { label: `${spec.arm} step`, total: e.totalSteps, json });
+              bar.update(e.step, { loss: e.loss });
+              if (e.step === e.totalSteps) bar.finish({ loss: e.loss });
+            },
+          });
+        } finally {
+          ticker.stop();
+        }
         summaries.push(summary);
         if (json) printJson(io, { event: 'run', ...summary });
         else
