@@ -22,13 +22,16 @@ export const CHROMIUM_ARGS = [
  * Debian's chromium, installed with apt when it is missing and we run as root (CI's fresh machine).
  * Returns the executable, or why the browser tests must be skipped.
  */
-export function ensureChromium(): { path: string } | { skip: string } {
-  if (existsSync(CHROMIUM)) return { path: CHROMIUM };
-  const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  const apt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
+export function ensureChromium(
+  machine: { exe?: string; root?: boolean; apt?: boolean } = {},
+): { path: string } | { skip: string } {
+  const exe = machine.exe ?? CHROMIUM;
+  if (existsSync(exe)) return { path: exe };
+  const root = machine.root ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const apt = machine.apt ?? spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
   if (!root || !apt) {
     return {
-      skip: `${CHROMIUM} is missing and ${root ? 'apt-get is not available' : 'this is not root'}: install Debian's chromium to run the browser tests`,
+      skip: `${exe} is missing and ${root ? 'apt-get is not available' : 'this is not root'}: install Debian's chromium to run the browser tests`,
     };
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -41,8 +44,8 @@ export function ensureChromium(): { path: string } | { skip: string } {
       );
     }
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`apt-get install chromium did not provide ${CHROMIUM}`);
-  return { path: CHROMIUM };
+  if (!existsSync(exe)) throw new Error(`apt-get install chromium did not provide ${exe}`);
+  return { path: exe };
 }
 
 const TYPES: Record<string, string> = {

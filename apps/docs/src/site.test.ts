@@ -30,6 +30,18 @@ function pagePaths(dir: string, rel = ''): string[] {
   return out;
 }
 
+describe('chromium set-up', () => {
+  it('skips (never passes) where chromium is missing and apt cannot run as root', () => {
+    const missing = '/nonexistent/chromium';
+    expect(ensureChromium({ exe: missing, root: false, apt: true })).toEqual({
+      skip: `${missing} is missing and this is not root: install Debian's chromium to run the browser tests`,
+    });
+    expect(ensureChromium({ exe: missing, root: true, apt: false })).toMatchObject({
+      skip: expect.stringContaining('apt-get is not available'),
+    });
+  });
+});
+
 describe.skipIf(skip !== null)('the docs site in chromium', () => {
   let server: Awaited<ReturnType<typeof serveStatic>>;
   let ctx: BrowserContext;
