@@ -147,7 +147,7 @@ soo::TokenBatch batch_arg(Napi::Env env, Napi::Object o) {
   return b;
 }
 
-soo::HookRef hook_arg(Napi::Env env, Napi::Object o, const std::string& where) {
+soo::HookRef hook_arg(Napi::Env /*env*/, Napi::Object o, const std::string& where) {
   soo::HookRef h;
   Napi::Value layer = o.Get("layer");
   if (layer.IsNull() || layer.IsUndefined()) {
