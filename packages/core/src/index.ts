@@ -25,3 +25,4 @@ export * from './eval/judge.js';
 export * from './train/index.js';
 export * from './experiment/index.js';
 export * from './toy/index.js';
+export * from './rope.js';
