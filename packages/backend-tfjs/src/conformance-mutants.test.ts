@@ -18,5 +18,8 @@ afterAll(() => {
     console.log(`| ${m.id} | ${m.breaks} | ${caught} | ${r ? (r.ms / 1000).toFixed(1) : '-'} s |`);
   }
   const b = mutantResults.get('bf16-outputs');
-  if (b) console.log(`| bf16-outputs | passes: ${b.failed.length === 0} | ${b.passed} checks | ${(b.ms / 1000).toFixed(1)} s |`);
+  if (b)
+    console.log(
+      `| bf16-outputs | passes: ${b.failed.length === 0} | ${b.passed} checks | ${(b.ms / 1000).toFixed(1)} s |`,
+    );
 });

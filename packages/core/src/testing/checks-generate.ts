@@ -19,7 +19,9 @@ function argmax(a: ArrayLike<number>, from: number, n: number): number {
 /** A batch as [rows][tokens] grids, to extend it one token per row. */
 function grids(b: TokenBatch): { ids: number[][]; mask: number[][]; pos: number[][] } {
   const rows = (a: ArrayLike<number>) =>
-    Array.from({ length: b.rows }, (_, r) => Array.from({ length: b.tokens }, (_, t) => a[r * b.tokens + t] as number));
+    Array.from({ length: b.rows }, (_, r) =>
+      Array.from({ length: b.tokens }, (_, t) => a[r * b.tokens + t] as number),
+    );
   return { ids: rows(b.ids), mask: rows(b.attentionMask), pos: rows(b.positionIds) };
 }
 
@@ -40,7 +42,10 @@ async function decodeAgainstForward(
   const { cache, logits } = await m.prefill(b);
   try {
     sameShape(`${label} prefill logits`, logits.shape, [b.rows, V]);
-    check(cache.length === b.tokens, `${label}: cache.length ${cache.length} after prefill, expected ${b.tokens}`);
+    check(
+      cache.length === b.tokens,
+      `${label}: cache.length ${cache.length} after prefill, expected ${b.tokens}`,
+    );
     const first = (await m.forward(b, { logits: 'last' })).logits as HostTensor;
     close(`${label} prefill logits vs forward`, logits.data, first.data, ctx.tol.logits, ctx.log);
     for (const [s, tokens] of next.entries()) {
@@ -51,12 +56,22 @@ async function decodeAgainstForward(
         attentionMask: new Uint8Array(rows.length).fill(1),
       });
       sameShape(`${label} decode logits`, out.shape, [b.rows, V]);
-      check(cache.length === b.tokens + s + 1, `${label}: cache.length ${cache.length} after ${s + 1} decode steps`);
+      check(
+        cache.length === b.tokens + s + 1,
+        `${label}: cache.length ${cache.length} after ${s + 1} decode steps`,
+      );
       g.ids.forEach((r, i) => r.push(tokens[i] as number));
       g.mask.forEach((r) => r.push(1));
       g.pos.forEach((r, i) => r.push(positions[i] as number));
-      const ref = (await m.forward(explicitRows(g.ids, g.mask, g.pos), { logits: 'last' })).logits as HostTensor;
-      close(`${label} decode step ${s + 1} vs forward over the extended sequence`, out.data, ref.data, ctx.tol.logits, ctx.log);
+      const ref = (await m.forward(explicitRows(g.ids, g.mask, g.pos), { logits: 'last' }))
+        .logits as HostTensor;
+      close(
+        `${label} decode step ${s + 1} vs forward over the extended sequence`,
+        out.data,
+        ref.data,
+        ctx.tol.logits,
+        ctx.log,
+      );
     }
   } finally {
     cache.dispose();
@@ -89,7 +104,11 @@ async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed:
       ids.push(tok);
       const pos = prompt.length + s;
       l = (
-        await m.decode(cache, { ids: Int32Array.of(tok), positionIds: Int32Array.of(pos), attentionMask: Uint8Array.of(1) })
+        await m.decode(cache, {
+          ids: Int32Array.of(tok),
+          positionIds: Int32Array.of(pos),
+          attentionMask: Uint8Array.of(1),
+        })
       ).data;
     }
   } finally {
@@ -165,7 +184,10 @@ export const GENERATE_CHECKS: readonly ConformanceCheckDef[] = [
       const prompt = ctx.oracle.json.greedy.prompt_ids;
       const a = await sampleRun(m, prompt, 6, 'conformance/sample', V);
       const b = await sampleRun(m, prompt, 6, 'conformance/sample', V);
-      check(JSON.stringify(a.ids) === JSON.stringify(b.ids), `sampled ${JSON.stringify(a.ids)} then ${JSON.stringify(b.ids)}`);
+      check(
+        JSON.stringify(a.ids) === JSON.stringify(b.ids),
+        `sampled ${JSON.stringify(a.ids)} then ${JSON.stringify(b.ids)}`,
+      );
       a.logits.forEach((l, s) => identical(`sampling step ${s + 1} logits`, b.logits[s], l));
     },
   },

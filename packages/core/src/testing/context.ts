@@ -152,7 +152,10 @@ export function oneRow(ids: readonly number[]): TokenBatch {
 }
 
 /** Rows right-padded with `padId` (training layout): mask 0 on pads, positions 0..T-1. */
-export function rightPadded(rows: readonly (readonly number[])[], padId: number): TokenBatch & { lengths: number[] } {
+export function rightPadded(
+  rows: readonly (readonly number[])[],
+  padId: number,
+): TokenBatch & { lengths: number[] } {
   const T = Math.max(...rows.map((r) => r.length));
   const R = rows.length;
   const ids = new Int32Array(R * T).fill(padId);
@@ -169,7 +172,10 @@ export function rightPadded(rows: readonly (readonly number[])[], padId: number)
 }
 
 /** Rows left-padded with `padId` (generation layout): positions count real tokens from 0 (pads at 0). */
-export function leftPadded(rows: readonly (readonly number[])[], padId: number): TokenBatch & { lengths: number[] } {
+export function leftPadded(
+  rows: readonly (readonly number[])[],
+  padId: number,
+): TokenBatch & { lengths: number[] } {
   const T = Math.max(...rows.map((r) => r.length));
   const R = rows.length;
   const ids = new Int32Array(R * T).fill(padId);
