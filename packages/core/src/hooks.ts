@@ -383,7 +383,8 @@ export function stopPointFor(points: readonly HookPoint[]): StopPoint | null {
     }
     const attn = ATTENTION_SIDE.has(p.module);
     const stage = attn ? 'attn' : 'block';
-    if (p.layer > best.layer || (p.layer === best.layer && stage === 'block')) best = { layer: p.layer, stage };
+    if (p.layer > best.layer || (p.layer === best.layer && stage === 'block'))
+      best = { layer: p.layer, stage };
   }
   return best;
 }

@@ -1,6 +1,4 @@
-import { type TensorToWrite, loadTokenizer, writeSafetensors,
-  loadModel,
-} from '@soo/core';
+import { type TensorToWrite, loadTokenizer, writeSafetensors, loadModel } from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';

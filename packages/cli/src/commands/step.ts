@@ -1,6 +1,4 @@
-import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors,
-  loadModel,
-} from '@soo/core';
+import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors, loadModel } from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList, parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';

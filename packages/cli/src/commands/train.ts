@@ -12,7 +12,9 @@ import {
   resolveTrainSettings,
   trainSoo,
   trainingPadId,
+  loadDecoderConfig,
   loadModel,
+  resolveHookPoint,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
@@ -143,6 +145,10 @@ export function registerTrain(program: Command, io: Io): void {
         opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
 
       const tokenizer = await loadTokenizer(opts.model);
+      // Settings and the hook are resolved against the config before any weight loads.
+      const config = await loadDecoderConfig(opts.model, opts.configFile ? { configFileName: opts.configFile } : {});
+      const settings = resolveTrainSettings(overrides, config);
+      resolveHookPoint(config, settings.hook);
       const backend = await resolveBackend(opts.backend);
       const model = await loadModel(backend, opts.model, { configFile: opts.configFile });
       const controller = new AbortController();
@@ -153,7 +159,6 @@ export function registerTrain(program: Command, io: Io): void {
       };
       process.on('SIGINT', onSigint);
       try {
-        const settings = resolveTrainSettings(overrides, model.config);
         const { hook } = settings;
         let pairs: SelfOtherPair[];
         if (opts.pairs && opts.templates) throw new UsageError('give --pairs or --templates, not both');
