@@ -4,7 +4,9 @@
  * sampling (core samples on the host, so the same seed must give the same tokens).
  */
 import type { BackendModel, HostTensor, TokenBatch } from '../backend-spec.js';
+import { generate } from '../generate.js';
 import { Rng } from '../rng.js';
+import { sampleToken } from '../sampling.js';
 import { check, close, fail, identical, sameShape } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
 import { explicitRows, type FixtureContext, leftPadded, oneRow, padIdOf } from './context.js';
@@ -78,7 +80,7 @@ async function decodeAgainstForward(
   }
 }
 
-async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed: string, V: number) {
+async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed: string) {
   const rng = new Rng(seed);
   const ids: number[] = [];
   const logits: Float32Array[] = [];
@@ -87,20 +89,7 @@ async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed:
     let l = first.data;
     for (let s = 0; s < steps; s++) {
       logits.push(l.slice());
-      // Temperature 0.8, inverse CDF on one uniform draw (core's sampling, in float64).
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) max = Math.max(max, (l[j] as number) / 0.8);
-      const p = Float64Array.from({ length: V }, (_, j) => Math.exp((l[j] as number) / 0.8 - max));
-      const total = p.reduce((a, x) => a + x, 0);
-      let u = rng.next() * total;
-      let tok = V - 1;
-      for (let j = 0; j < V; j++) {
-        u -= p[j] as number;
-        if (u < 0) {
-          tok = j;
-          break;
-        }
-      }
+      const tok = sampleToken(l, rng, 0.8, undefined, 0.95); // core's sampling, float64 on the host
       ids.push(tok);
       const pos = prompt.length + s;
       l = (
@@ -180,15 +169,27 @@ export const GENERATE_CHECKS: readonly ConformanceCheckDef[] = [
     needs: ['generate'],
     async run(ctx) {
       const m = await ctx.shared('tuned');
-      const V = ctx.config.vocabSize;
       const prompt = ctx.oracle.json.greedy.prompt_ids;
-      const a = await sampleRun(m, prompt, 6, 'conformance/sample', V);
-      const b = await sampleRun(m, prompt, 6, 'conformance/sample', V);
+      const a = await sampleRun(m, prompt, 6, 'conformance/sample');
+      const b = await sampleRun(m, prompt, 6, 'conformance/sample');
       check(
         JSON.stringify(a.ids) === JSON.stringify(b.ids),
         `sampled ${JSON.stringify(a.ids)} then ${JSON.stringify(b.ids)}`,
       );
       a.logits.forEach((l, s) => identical(`sampling step ${s + 1} logits`, b.logits[s], l));
+      // And through core's generate (left-padded rows, temperature, top-p, a seed).
+      const input = {
+        prompts: [prompt, prompt.slice(0, 5)],
+        maxNewTokens: 6,
+        temperature: 0.8,
+        topP: 0.95,
+        seed: 5,
+      };
+      const [g1, g2] = [await generate(m, input), await generate(m, input)];
+      check(
+        JSON.stringify(g1) === JSON.stringify(g2),
+        `generate with seed 5: ${JSON.stringify(g1)} then ${JSON.stringify(g2)}`,
+      );
     },
   },
 ];
