@@ -379,6 +379,26 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const ref = await klReferenceOf(ctx, m, b, o);
         check(ref.value > 0, 'the fixture adapter should change the next-token distribution');
         closeLoss(ctx, 'kl vs float64 from adapter-off and adapter-on logits', loss, ref.value, ref.kappa);
+        if (ctx.oracle.json.saved_bf16 !== true) {
+          // Anchored to the oracle: KL(softmax(logits) || softmax(lora.logits)) of the prompt alone. (On bf16
+          // checkpoints the oracle's base logits come from bf16 RoPE buffers, its adapter logits do not.)
+          const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+          const o1 = klObjective(one) as Objective & { kind: 'kl' };
+          const r1 = await lossAndGrads(m, one, [o1]);
+          const k = klReference(
+            oracleTensor(ctx.oracle, 'logits'),
+            oracleTensor(ctx.oracle, 'lora.logits'),
+            ctx.config.vocabSize,
+            Array.from(o1.weights),
+          );
+          closeLoss(
+            ctx,
+            'kl vs float64 from the oracle logits and lora.logits',
+            r1.loss,
+            k.value,
+            k.sensitivity / k.value,
+          );
+        }
         await directional(ctx, m, b, [o], 'kl', async (x) => (await klReferenceOf(ctx, x, b, o)).value);
       });
     },
@@ -394,6 +414,23 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const { loss } = await lossAndGrads(m, b, [o]);
         const ref = await lmReferenceOf(ctx, m, b, o);
         closeLoss(ctx, 'lm vs float64 cross-entropy from logits', loss, ref.value, ref.kappa);
+        // Anchored to the oracle: the prompt alone against cross-entropy of the oracle's lora.logits.
+        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const o1 = lmObjective(one) as Objective & { kind: 'lm' };
+        const r1 = await lossAndGrads(m, one, [o1]);
+        const ce = crossEntropyReference(
+          oracleTensor(ctx.oracle, 'lora.logits'),
+          ctx.config.vocabSize,
+          Array.from(o1.targets),
+          Array.from(o1.weights),
+        );
+        closeLoss(
+          ctx,
+          'lm vs float64 cross-entropy of the oracle lora.logits',
+          r1.loss,
+          ce.value,
+          ce.sensitivity / ce.value,
+        );
         await directional(ctx, m, b, [o], 'lm', async (x) => (await lmReferenceOf(ctx, x, b, o)).value);
       });
     },
@@ -675,6 +712,55 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         a.dispose();
         c.dispose();
         await fsp.rm(tmp, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    id: 'full.train',
+    title:
+      "trainable: 'all': every base weight is a parameter; next-token loss vs the oracle logits; directional derivatives",
+    needs: ['fullTraining'],
+    async run(ctx) {
+      const m = await ctx.load({ trainable: 'all' });
+      try {
+        const names = m
+          .parameters()
+          .map((p) => p.name)
+          .sort();
+        const weights = (await ctx.weightNames()).sort();
+        check(
+          JSON.stringify(names) === JSON.stringify(weights),
+          `parameters() with trainable 'all': ${names.length} names, the checkpoint has ${weights.length} tensors`,
+        );
+        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const o1 = lmObjective(one) as Objective & { kind: 'lm' };
+        const r1 = await lossAndGrads(m, one, [o1]);
+        const ce = crossEntropyReference(
+          oracleTensor(ctx.oracle, 'logits'),
+          ctx.config.vocabSize,
+          Array.from(o1.targets),
+          Array.from(o1.weights),
+        );
+        closeLoss(
+          ctx,
+          'full-model lm vs float64 cross-entropy of the oracle logits',
+          r1.loss,
+          ce.value,
+          ce.sensitivity / ce.value,
+        );
+        for (const name of weights) check(r1.grads.has(name), `no gradient for base weight ${name}`);
+        const b = textBatch(ctx);
+        const o = lmObjective(b) as Objective & { kind: 'lm' };
+        await directional(
+          ctx,
+          m,
+          b,
+          [o],
+          'full-model lm',
+          async (x) => (await lmReferenceOf(ctx, x, b, o)).value,
+        );
+      } finally {
+        m.dispose();
       }
     },
   },

@@ -13,7 +13,7 @@
  * - forward (`checks-forward.ts`): logits, logits.last, hidden_states, o_proj, stop_at, padded, padding.right,
  *   intervene.{patch,add,scale,zero,callback}, lora.logits, adapter.off, adapter.attach, parameters;
  * - training (`checks-train.ts`): soo.{full,last,mean}, kl, lm, objectives.sum, backward.accumulate,
- *   grad_norm, dropout, adamw.step, adamw.oracle, resume;
+ *   grad_norm, dropout, adamw.step, adamw.oracle, resume; full.train (with `fullTraining`);
  * - generation (`checks-generate.ts`): greedy, decode.logits, sampling.seeded.
  * A check that needs a capability the backend denies is skipped. Budgets per dtype: `tolerances.ts`.
  * The suite's own tests (`mutants.ts`) run it against wrappers that break one rule each: every one must
