@@ -364,6 +364,11 @@ export interface MutantConformanceOptions extends ConformanceOptions {
   mutants?: readonly string[];
   /** Also check that rounding every output to bf16 passes at the bf16 budgets (default true). */
   bf16?: boolean;
+  /**
+   * Also run every mutant with its outputs rounded to bf16, at the bf16 budgets: each must still fail, so the
+   * looser budgets do not let a wrong low-precision backend through (default false).
+   */
+  bf16Mutants?: boolean;
 }
 
 /** Which checks failed, per mutant, after `runMutantConformance` ran (for reports). */
@@ -399,6 +404,25 @@ export function runMutantConformance(
           `mutant ${mutant.id} caught by [${caught.join(', ')}], expected one of [${mutant.caughtBy.join(', ')}]`,
         ).toBe(true);
       });
+    }
+    if (options.bf16Mutants) {
+      for (const mutant of mutants) {
+        it(`mutant ${mutant.id} with bf16 outputs fails the suite at bf16 budgets`, async () => {
+          const report = await checkBackendConformance(
+            async () => {
+              const inner = await makeBackend();
+              return roundOutputsToBf16(wrapBackend(inner, `${inner.name}+${mutant.id}`, mutant.wrap));
+            },
+            { ...options, dtype: 'bfloat16', skip: [...(options.skip ?? []), 'full.train'] },
+          );
+          mutantResults.set(`${mutant.id}@bf16`, report);
+          const caught = [...new Set(report.failed.map((r) => r.check))];
+          expect(
+            caught.some((c) => mutant.caughtBy.includes(c)),
+            `mutant ${mutant.id} at bf16 caught by [${caught.join(', ')}], expected one of [${mutant.caughtBy.join(', ')}]`,
+          ).toBe(true);
+        });
+      }
     }
     if (options.bf16 !== false) {
       it('a wrapper rounding every output to bf16 passes at the bf16 budgets', async () => {
