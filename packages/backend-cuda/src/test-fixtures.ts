@@ -1,11 +1,10 @@
 /**
  * Test helpers: the HF oracle fixtures (hf-tiny, hf-tiny-extra) read through core's readers, as a
- * `ModelSource`, plus a relative-error measure. The fixture root is SOO_FIXTURES, else core's shipped
- * fixtures, else the shared checkout's.
+ * `ModelSource`, plus a relative-error measure. The fixture root is core's (`fixturesDir`: the fixtures that
+ * ship in @soo/core, or SOO_FIXTURES).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   SafetensorsFile,
   WeightStore,
@@ -16,18 +15,15 @@ import {
   type ModelSource,
   type TokenBatch,
 } from '@soo/core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { fixturesDir } from '@soo/core/testing';
 
 export function fixturesRoot(): string | null {
-  const candidates = [
-    process.env.SOO_FIXTURES,
-    path.resolve(here, '../../core/fixtures'),
-    path.resolve(here, '../../../shared/fixtures'),
-    '/work/shared/fixtures',
-  ];
-  for (const c of candidates) if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
-  return null;
+  try {
+    const root = fixturesDir();
+    return existsSync(path.join(root, 'hf-tiny', 'llama', 'reference.json')) ? root : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Fixture folders relative to the root: the four architectures and the extra options. */
