@@ -1,10 +1,11 @@
 /**
  * Test helpers: the HF oracle fixtures (hf-tiny, hf-tiny-extra) read through core's readers, as a
- * `ModelSource`, plus a relative-error measure. The fixture root is core's (`fixturesDir`: the fixtures that
- * ship in @soo/core, or SOO_FIXTURES).
+ * `ModelSource`, plus a relative-error measure. The fixture root is SOO_FIXTURES, else core's shipped
+ * fixtures (packages/core/fixtures).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   SafetensorsFile,
   WeightStore,
@@ -15,15 +16,14 @@ import {
   type ModelSource,
   type TokenBatch,
 } from '@soo/core';
-import { fixturesDir } from '@soo/core/testing';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 export function fixturesRoot(): string | null {
-  try {
-    const root = fixturesDir();
-    return existsSync(path.join(root, 'hf-tiny', 'llama', 'reference.json')) ? root : null;
-  } catch {
-    return null;
-  }
+  const candidates = [process.env.SOO_FIXTURES, path.resolve(here, '../../core/fixtures')];
+  for (const c of candidates)
+    if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
+  return null;
 }
 
 /** Fixture folders relative to the root: the four architectures and the extra options. */
