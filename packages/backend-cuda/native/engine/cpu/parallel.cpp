@@ -23,6 +23,10 @@ struct RegionGuard {
   ~RegionGuard() { in_parallel_region = saved; }
 };
 
+// Every job's state is read under the mutex when a thread joins it, and run() returns only when every chunk
+// is done AND no worker is still inside the job: a worker that was slow to wake can never take chunks of a
+// later job with an earlier job's chunk count, or touch a job that has returned (the race that once hung a
+// forward pass when a stale chunk index overshot the done count).
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -49,38 +53,47 @@ class Pool {
       generation_++;
     }
     wake_.notify_all();
-    work();
+    size_t finished = work(job, chunks);
     std::unique_lock<std::mutex> lock(mu_);
-    finished_.wait(lock, [&] { return done_ == chunks_; });
+    done_ += finished;
+    finished_.wait(lock, [&] { return done_ == chunks_ && active_ == 0; });
     job_ = nullptr;
   }
 
  private:
-  void work() {
+  /** Take chunks of one job until none is left; returns how many this thread ran. */
+  size_t work(const std::function<void(size_t)>& job, size_t chunks) {
     RegionGuard guard;
     size_t finished = 0;
     for (;;) {
       size_t c = next_.fetch_add(1);
-      if (c >= chunks_) break;
-      (*job_)(c);
+      if (c >= chunks) break;
+      job(c);
       finished++;
     }
-    if (finished) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ += finished;
-      if (done_ == chunks_) finished_.notify_all();
-    }
+    return finished;
   }
   void loop() {
     uint64_t seen = 0;
     for (;;) {
+      const std::function<void(size_t)>* job;
+      size_t chunks;
       {
         std::unique_lock<std::mutex> lock(mu_);
         wake_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
         if (stop_) return;
         seen = generation_;
+        job = job_;
+        chunks = chunks_;
+        active_++;
       }
-      work();
+      size_t finished = work(*job, chunks);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_ += finished;
+        active_--;
+      }
+      finished_.notify_all();
     }
   }
 
@@ -88,7 +101,7 @@ class Pool {
   std::mutex run_mu_, mu_;
   std::condition_variable wake_, finished_;
   const std::function<void(size_t)>* job_ = nullptr;
-  size_t chunks_ = 0, done_ = 0;
+  size_t chunks_ = 0, done_ = 0, active_ = 0;
   std::atomic<size_t> next_{0};
   uint64_t generation_ = 0;
   bool stop_ = false;
