@@ -24,4 +24,4 @@ export * from './eval/capability.js';
 export * from './eval/judge.js';
 export * from './train/index.js';
 export * from './experiment/index.js';
-export * from './toy/index.js';
+export * from './toy-model.js';

@@ -7,24 +7,26 @@ import * as path from 'node:path';
 import {
   DataError,
   Rng,
-  TOY_MIXES,
   WeightStore,
-  corpusHash,
   freshModel,
   loadModelWeights,
   saveModelWeights,
   scheduledLr,
   trainableCount,
-  generateToyCorpus,
   loadDecoderConfig,
   loadTokenizer,
-  toyCapabilityText,
   writeFileAtomic,
-  writeToyModelFiles,
   type SooTokenizer,
+} from '@soo/core';
+import {
+  TOY_MIXES,
+  corpusHash,
+  generateToyCorpus,
+  toyCapabilityText,
+  writeToyModelFiles,
   type ToyDocument,
   type ToyMix,
-} from '@soo/core';
+} from '@soo/toy';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
 import { resolveBackend } from '../backends.js';
@@ -125,7 +127,11 @@ export function registerToy(program: Command, io: Io): void {
     .option('--mix <name>', 'document mix: default | skills (short forms; the second stage)', 'default')
     .option('--order <o>', 'order of the two rooms in every text: random | cheap-first', 'random')
     .option('--max-steps <n>', 'stop after n optimizer steps (the schedule still spans the whole corpus)')
-    .option('--backend <name>', 'a registered backend with full training (tfjs-wasm, tfjs-cpu, native-cpu; wasm and cpu mean tfjs-*)', 'wasm')
+    .option(
+      '--backend <name>',
+      'a registered backend with full training (tfjs-wasm, tfjs-cpu, native-cpu; wasm and cpu mean tfjs-*)',
+      'wasm',
+    )
     .option('--json', 'progress as JSON lines on stdout')
     .action(async (opts: ToyTrainOpts) => {
       const seed = parseNumber('--seed', opts.seed, { integer: true, min: 0 });
@@ -170,7 +176,9 @@ export function registerToy(program: Command, io: Io): void {
       const encoded = corpus.documents.map((d) => encodeToyDocument(d, tok));
       const tokens = encoded.reduce((s, e) => s + e.ids.length, 0);
       const config = await loadDecoderConfig(opts.out);
-      const backend = await resolveBackend(opts.backend === 'wasm' || opts.backend === 'cpu' ? `tfjs-${opts.backend}` : opts.backend);
+      const backend = await resolveBackend(
+        opts.backend === 'wasm' || opts.backend === 'cpu' ? `tfjs-${opts.backend}` : opts.backend,
+      );
       const rng = new Rng(seed).split('toy-batches');
       const perEpoch = Math.ceil(documents / batch);
       const total = perEpoch * epochs;
@@ -215,7 +223,9 @@ export function registerToy(program: Command, io: Io): void {
           });
           step++;
           if (saveEvery > 0 && step % saveEvery === 0)
-            await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), { soo_toy_step: String(step) });
+            await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), {
+              soo_toy_step: String(step),
+            });
           log.push({ step, loss: r.loss, lr: stepLr });
           const recent = log.slice(-50);
           progress.update(step, {
