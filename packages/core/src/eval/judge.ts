@@ -9,14 +9,14 @@
  *   (`{"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}`).
  * - Judging: FastChat's single-answer grading prompts (`single-v1`, `single-v1-multi-turn`, and the
  *   `single-math-v1*` variants with a reference answer for math / reasoning / coding questions that carry one),
- *   sent to `POST {baseUrl}/chat/completions` with temperature 0 and max_tokens 2048 as FastChat does. The
- *   rating is parsed from `[[N]]` (fallback `[N]`), -1 when absent, as in FastChat. Judgments are written in
+ *   sent through a `JudgeComplete` function (the CLI's HTTP client posts them to `{baseUrl}/chat/completions`
+ *   with temperature 0 and max_tokens 2048 as FastChat does). The rating is parsed from `[[N]]` (fallback `[N]`), -1 when absent, as in FastChat. Judgments are written in
  *   FastChat's single-judgment format.
  * The prompt texts are FastChat's (lm-sys/FastChat, Apache-2.0, fastchat/llm_judge/data/judge_prompts.jsonl).
  */
 import * as path from 'node:path';
 import type { SooModel } from '../soo-model.js';
-import { BackendError, DataError, InvalidArgumentError } from '../errors.js';
+import { DataError, InvalidArgumentError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs.js';
 import { Rng, type Seed } from '../rng.js';
 import type { ChatMessage, SooTokenizer } from '../tokenizer.js';
@@ -357,78 +357,11 @@ export function parseRating(judgment: string): number {
   return Number.isFinite(v) ? v : -1;
 }
 
-export interface JudgeRequestOptions {
-  /** Default: global `fetch`. */
-  fetchImpl?: typeof fetch;
-  /** Where the API key is looked up; default `process.env`. */
-  env?: Record<string, string | undefined>;
-  /** Milliseconds between retries (doubled each time); default 1000. */
-  retryDelayMs?: number;
-}
-
-/** One chat-completions request; returns the first choice's message content. */
-export async function chatCompletion(
-  config: JudgeConfig,
-  messages: ReadonlyArray<{ role: string; content: string }>,
-  options: JudgeRequestOptions = {},
-): Promise<string> {
-  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
-  const env = options.env ?? process.env;
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (config.apiKeyEnv) {
-    const key = env[config.apiKeyEnv];
-    if (!key) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `the judge API key variable ${config.apiKeyEnv} is not set (the judge config names it in "apiKeyEnv")`,
-        { field: 'apiKeyEnv' },
-      );
-    }
-    headers.authorization = `Bearer ${key}`;
-  }
-  const url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-  const body = JSON.stringify({
-    model: config.model,
-    messages,
-    temperature: config.temperature ?? 0,
-    max_tokens: config.maxTokens ?? 2048,
-  });
-  const retries = config.maxRetries ?? 2;
-  let delay = options.retryDelayMs ?? 1000;
-  let last = '';
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0) {
-      await new Promise((r) => setTimeout(r, delay));
-      delay *= 2;
-    }
-    try {
-      const res = await fetchImpl(url, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(config.timeoutMs ?? 120_000),
-      });
-      const text = await res.text();
-      if (!res.ok) {
-        last = `HTTP ${res.status}: ${text.slice(0, 200)}`;
-        if (res.status === 400 || res.status === 401 || res.status === 403 || res.status === 404) break;
-        continue;
-      }
-      const json = JSON.parse(text) as { choices?: Array<{ message?: { content?: unknown } }> };
-      const content = json.choices?.[0]?.message?.content;
-      if (typeof content !== 'string') {
-        last = `no choices[0].message.content in the response: ${text.slice(0, 200)}`;
-        continue;
-      }
-      return content;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-  }
-  throw new BackendError('BACKEND_UNAVAILABLE', `judge request to ${url} failed: ${last}`, {
-    field: 'baseUrl',
-  });
-}
+/**
+ * Sends one grading conversation to the judge and returns its reply. The HTTP client for OpenAI-compatible
+ * endpoints lives in the CLI (`@soo/cli`'s judge-client.ts); core only defines the protocol.
+ */
+export type JudgeComplete = (messages: ReadonlyArray<{ role: string; content: string }>) => Promise<string>;
 
 /** One judgment (FastChat's single-answer judgment format). */
 export interface Judgment {
@@ -444,8 +377,11 @@ export interface Judgment {
   tstamp: number;
 }
 
-export interface JudgeAnswersOptions extends JudgeRequestOptions {
-  config: JudgeConfig;
+export interface JudgeAnswersOptions {
+  /** The judge's config (its `model` is recorded in every judgment). */
+  config: Pick<JudgeConfig, 'model'>;
+  /** How a grading conversation reaches the judge (e.g. the CLI's HTTP client). */
+  complete: JudgeComplete;
   questions: readonly JudgeQuestion[];
   answers: readonly JudgeModelAnswer[];
   onProgress?: (p: { done: number; total: number }) => void;
@@ -468,14 +404,10 @@ export async function judgeAnswers(options: JudgeAnswersOptions): Promise<Judgme
   const out: Judgment[] = [];
   for (const { q, a, turn } of jobs) {
     const p = buildJudgePrompt(q, a.choices[0]?.turns ?? [], turn);
-    const judgment = await chatCompletion(
-      options.config,
-      [
-        { role: 'system', content: p.system },
-        { role: 'user', content: p.user },
-      ],
-      options,
-    );
+    const judgment = await options.complete([
+      { role: 'system', content: p.system },
+      { role: 'user', content: p.user },
+    ]);
     out.push({
       question_id: q.question_id,
       model: a.model_id,
