@@ -7,6 +7,7 @@ export * from './tokenizer.js';
 export * from './safetensors/index.js';
 export * from './adapter.js';
 export * from './config.js';
+export * from './json-reader.js';
 export * from './model-info.js';
 export * from './hooks.js';
 export * from './backend-spec.js';

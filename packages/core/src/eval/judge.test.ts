@@ -74,16 +74,38 @@ describe('judge prompts and ratings', () => {
       model: 'judge',
       apiKeyEnv: 'MY_KEY',
     });
-    expect(() => validateJudgeConfig({ baseUrl: 'ftp://x', model: 'j' })).toThrow(/baseUrl/);
+    expect(() => validateJudgeConfig({ baseUrl: 'ftp://x', model: 'j' })).toThrow(
+      /^baseUrl: expected an http\(s\) URL such as "https:\/\/api\.openai\.com\/v1", got string "ftp:\/\/x"$/,
+    );
+    expect(() => validateJudgeConfig({ base_url: 'http://x', model: 'j', max_tokens: 0 }, 'j.json')).toThrow(
+      /^j\.json: max_tokens: expected a number >= 1, got number 0$/,
+    );
+    expect(() => validateJudgeConfig('http://x', 'j.json')).toThrow(/j\.json: expected a JSON object/);
     expect(() => validateJudgeConfig({ baseUrl: 'http://x', model: 'j', apiKeyEnv: 'sk-123 456' })).toThrow(
       /variable name/,
     );
+    // A key pasted where its variable's name belongs is never echoed.
+    expect(() =>
+      validateJudgeConfig({ baseUrl: 'http://x', model: 'j', apiKeyEnv: 'sk-123 456' }),
+    ).not.toThrow(/sk-123/);
     const dir = mkdtempSync(path.join(tmpdir(), 'soo-judge-q-'));
     const qf = path.join(dir, 'question.jsonl');
     await fsp.writeFile(qf, QUESTIONS.map((q) => JSON.stringify(q)).join('\n') + '\n');
     expect(await readJudgeQuestions(qf)).toEqual(QUESTIONS);
     await fsp.writeFile(qf, '{"question_id": 1, "turns": []}\n');
-    await expect(readJudgeQuestions(qf)).rejects.toThrow(/line 1: "turns"/);
+    await expect(readJudgeQuestions(qf)).rejects.toThrow(
+      /question\.jsonl: line 1: turns: expected a non-empty array of non-empty strings, got array \[\]/,
+    );
+    await fsp.writeFile(qf, '{"question_id": 1, "turns": ["ok", ""]}\n');
+    await expect(readJudgeQuestions(qf)).rejects.toThrow(/line 1: turns\[1\]: expected a non-empty string/);
+    await fsp.writeFile(qf, '{"question_id": null, "turns": ["ok"]}\n');
+    await expect(readJudgeQuestions(qf)).rejects.toMatchObject({
+      code: 'DATA_INVALID',
+      file: qf,
+      message: expect.stringMatching(
+        /line 1: question_id: expected a number or a string, got null/,
+      ) as string,
+    });
     const cf = path.join(dir, 'judge.json');
     await fsp.writeFile(cf, JSON.stringify({ baseUrl: 'http://127.0.0.1:9/v1', model: 'gpt-4' }));
     expect(await readJudgeConfig(cf)).toEqual({ baseUrl: 'http://127.0.0.1:9/v1', model: 'gpt-4' });

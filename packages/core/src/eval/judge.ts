@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import type { SooModel } from '../soo-model.js';
 import { DataError, InvalidArgumentError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs.js';
+import { JsonReader, type JsonFieldError } from '../json-reader.js';
 import { Rng, type Seed } from '../rng.js';
 import type { ChatMessage, SooTokenizer } from '../tokenizer.js';
 import { readJsonlFile } from '../data/jsonl.js';
@@ -35,34 +36,23 @@ export interface JudgeQuestion {
 export async function readJudgeQuestions(file: string): Promise<JudgeQuestion[]> {
   const recs = await readJsonlFile(file);
   if (recs.length === 0) throw new DataError('DATA_INVALID', `${file}: no questions`, { file });
-  return recs.map(({ line, value: v }) => {
-    const where = `${file}: line ${line}`;
-    const id = v.question_id;
-    if (typeof id !== 'number' && typeof id !== 'string') {
-      throw new DataError('DATA_INVALID', `${where}: "question_id" must be a number or a string`, {
-        file,
-        field: `line ${line}`,
-      });
-    }
-    const turns = v.turns;
-    if (
-      !Array.isArray(turns) ||
-      turns.length === 0 ||
-      !turns.every((t) => typeof t === 'string' && t.trim() !== '')
-    ) {
-      throw new DataError(
-        'DATA_INVALID',
-        `${where}: "turns" must be a non-empty array of non-empty strings`,
-        { file, field: `line ${line}` },
-      );
-    }
+  return recs.map(({ line, value }) => {
+    const error: JsonFieldError = (message) =>
+      new DataError('DATA_INVALID', message, { file, field: `line ${line}` });
+    const r: JsonReader = JsonReader.of(value, { file: `${file}: line ${line}`, error });
+    const id = r.get('question_id');
+    if (typeof id !== 'number' && typeof id !== 'string') r.fail('question_id', 'a number or a string', id);
+    const turns = r.array('turns', 'a non-empty array of non-empty strings', (t, at) =>
+      typeof t === 'string' && t.trim() !== '' ? t : r.fail(at, 'a non-empty string', t),
+    );
+    const category = r.get('category');
     const q: JudgeQuestion = {
       question_id: id,
-      category: typeof v.category === 'string' ? v.category : 'general',
-      turns: turns as string[],
+      category: typeof category === 'string' ? category : 'general',
+      turns,
     };
-    if (Array.isArray(v.reference) && v.reference.every((r) => typeof r === 'string'))
-      q.reference = v.reference as string[];
+    const reference = r.get('reference');
+    if (Array.isArray(reference) && reference.every((x) => typeof x === 'string')) q.reference = reference;
     return q;
   });
 }
@@ -87,55 +77,39 @@ export interface JudgeConfig {
 
 /** Check a judge config (camelCase or snake_case keys: base_url, api_key_env, max_tokens, timeout_ms, max_retries). */
 export function validateJudgeConfig(value: unknown, file?: string): JudgeConfig {
-  const at = file ? `${file}: ` : '';
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}expected a JSON object {"baseUrl", "model", "apiKeyEnv"}`,
-      { file },
-    );
-  }
-  const v = value as Record<string, unknown>;
-  const pick = (camel: string, snake: string): unknown => v[camel] ?? v[snake];
-  const baseUrl = pick('baseUrl', 'base_url');
-  const model = v.model;
-  if (typeof baseUrl !== 'string' || !/^https?:\/\/\S+$/.test(baseUrl)) {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}"baseUrl" must be an http(s) URL such as "https://api.openai.com/v1", got ${JSON.stringify(baseUrl)}`,
-      { file, field: 'baseUrl' },
-    );
-  }
-  if (typeof model !== 'string' || model.trim() === '') {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}"model" must be the judge model's name, got ${JSON.stringify(model)}`,
-      { file, field: 'model' },
-    );
-  }
+  const error: JsonFieldError = (message, at) =>
+    new InvalidArgumentError('INVALID_ARGUMENT', message, {
+      ...(file ? { file } : {}),
+      ...(at.field ? { field: at.field } : {}),
+    });
+  const r: JsonReader = JsonReader.of(
+    value,
+    { ...(file ? { file } : {}), error },
+    'a JSON object {"baseUrl", "model", "apiKeyEnv"}',
+  );
+  /** The key as written: camelCase, or its snake_case spelling. */
+  const key = (camel: string, snake: string): string => (r.has(camel) || !r.has(snake) ? camel : snake);
+  const baseUrlKey = key('baseUrl', 'base_url');
+  const baseUrl = r.get(baseUrlKey);
+  if (typeof baseUrl !== 'string' || !/^https?:\/\/\S+$/.test(baseUrl))
+    r.fail(baseUrlKey, 'an http(s) URL such as "https://api.openai.com/v1"', baseUrl);
+  const model = r.get('model');
+  if (typeof model !== 'string' || model.trim() === '') r.fail('model', "the judge model's name", model);
   const out: JudgeConfig = { baseUrl, model };
-  const apiKeyEnv = pick('apiKeyEnv', 'api_key_env');
-  if (apiKeyEnv !== undefined) {
+  const apiKeyKey = key('apiKeyEnv', 'api_key_env');
+  if (r.has(apiKeyKey)) {
+    const apiKeyEnv = r.get(apiKeyKey);
     if (typeof apiKeyEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(apiKeyEnv)) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `${at}"apiKeyEnv" must be an environment variable name (e.g. "OPENAI_API_KEY"), not the key itself`,
-        { file, field: 'apiKeyEnv' },
+      r.invalid(
+        apiKeyKey,
+        'expected an environment variable name (e.g. "OPENAI_API_KEY"), not the key itself',
       );
     }
     out.apiKeyEnv = apiKeyEnv;
   }
   const num = (camel: string, snake: string, min: number): number | undefined => {
-    const x = pick(camel, snake);
-    if (x === undefined) return undefined;
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < min) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `${at}"${camel}" must be a number >= ${min}, got ${JSON.stringify(x)}`,
-        { file, field: camel },
-      );
-    }
-    return x;
+    const k = key(camel, snake);
+    return r.has(k) ? r.number(k, { min }) : undefined;
   };
   const temperature = num('temperature', 'temperature', 0);
   const maxTokens = num('maxTokens', 'max_tokens', 1);
