@@ -7,7 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { BackendError } from '@soo/core';
+import { BackendError, registerBackend } from '@soo/core';
+import { createNativeCpuBackend } from './native-backend.js';
 
 export interface GpuInfo {
   index: number;
@@ -124,3 +125,32 @@ export function assertCudaUsable(env: CudaEnvironment = detectCuda()): void {
     );
   }
 }
+
+export {
+  BUILD_HINT,
+  defaultAddonPath,
+  loadNativeAddon,
+  nativeAvailability,
+  nativeUnavailableError,
+  requireNativeAddon,
+} from './native-loader.js';
+export type {
+  BlasInfo,
+  NativeAddon,
+  NativeAvailability,
+  NativeLoadOptions,
+  NativeLoadResult,
+} from './native-loader.js';
+/**
+ * `native-cpu` in core's backend registry, above tfjs-wasm (20): `getBackend()` picks it when the addon
+ * loads here and falls back otherwise (its factory throws BACKEND_UNAVAILABLE with the reason).
+ */
+registerBackend('native-cpu', () => createNativeCpuBackend(), 30);
+
+export {
+  NATIVE_CPU_CAPABILITIES,
+  NativeCpuBackend,
+  NativeCpuModel,
+  createNativeCpuBackend,
+} from './native-backend.js';
+export { ropeFrequencies, type RopeFrequencies } from './native-rope.js';

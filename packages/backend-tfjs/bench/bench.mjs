@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { Rng, getBackend, writeSafetensors } from '@soo/core';
+import { Rng, getBackend, loadModel, writeSafetensors } from '@soo/core';
 import '../dist/index.js';
 
 const args = process.argv.slice(2);
@@ -135,7 +135,7 @@ const rng = new Rng(1).split('bench-ids');
 const ids = Array.from({ length: B }, () => Array.from({ length: T }, () => 3 + rng.int(cfg.vocab_size - 3)));
 for (const name of backends) {
   const backend = await getBackend(name);
-  const model = await backend.loadModel(dir);
+  const model = await loadModel(backend, dir);
   const n = 512;
   const a = tf.randomNormal([n, n]);
   const b = tf.randomNormal([n, n]);

@@ -4,12 +4,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import '@soo/backend-tfjs'; // registers tfjs-wasm (default) and tfjs-cpu
-import { getBackend, loadTokenizer } from '@soo/core';
+import { getBackend, loadModel, loadTokenizer } from '@soo/core';
 import { hfTinyDir } from '@soo/core/testing';
 
 const dir = hfTinyDir('llama'); // any HF folder: config.json, model.safetensors, tokenizer.json
 const backend = await getBackend(); // the highest-priority backend that starts: tfjs-wasm
-const model = await backend.loadModel(dir);
+const model = await loadModel(backend, dir);
 const tok = await loadTokenizer(dir);
 
 // Chat-wrapped self / other prompts (method.md section 1).

@@ -102,14 +102,20 @@ export class DeviceOptimizer {
       if (!m) return bad(key, 'is not exp_avg.<param>, exp_avg_sq.<param> or step.<param>');
       const p = byName.get(m[2]!);
       if (!p) return bad(key, 'names no trainable parameter of this model');
-      const e = next.get(p) ?? { m: null as unknown as HostTensor, v: null as unknown as HostTensor, step: 0 };
+      const e = next.get(p) ?? {
+        m: null as unknown as HostTensor,
+        v: null as unknown as HostTensor,
+        step: 0,
+      };
       const n = p.shape.reduce((a, b) => a * b, 1);
       if (m[1] === 'step') {
         const s = t.data[0];
-        if (t.data.length !== 1 || !Number.isInteger(s) || (s as number) < 1) bad(key, 'expected one positive integer');
+        if (t.data.length !== 1 || !Number.isInteger(s) || (s as number) < 1)
+          bad(key, 'expected one positive integer');
         e.step = s as number;
       } else {
-        if (t.data.length !== n) bad(key, `has ${t.data.length} values, expected ${n} for [${p.shape.join(', ')}]`);
+        if (t.data.length !== n)
+          bad(key, `has ${t.data.length} values, expected ${n} for [${p.shape.join(', ')}]`);
         if (m[1] === 'exp_avg') e.m = t;
         else e.v = t;
       }
@@ -117,7 +123,8 @@ export class DeviceOptimizer {
     }
     for (const [p, e] of next) if (!e.m || !e.v || !e.step) bad(p.name, 'needs exp_avg, exp_avg_sq and step');
     this.disposeMoments();
-    for (const [p, e] of next) this.moments.set(p, { m: fromHost(p, e.m, false), v: fromHost(p, e.v, false), step: e.step });
+    for (const [p, e] of next)
+      this.moments.set(p, { m: fromHost(p, e.m, false), v: fromHost(p, e.v, false), step: e.step });
   }
 
   private disposeMoments(): void {

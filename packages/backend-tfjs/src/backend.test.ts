@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   getBackend,
   listBackends,
+  loadModel,
   parseDecoderConfig,
   registerBackend,
   unregisterBackend,
@@ -19,8 +20,14 @@ describe('registry', () => {
     expect(names.indexOf(TFJS_WASM)).toBeLessThan(names.indexOf(TFJS_CPU));
     const def = await getBackend();
     expect(def.name).toBe(TFJS_WASM);
-    expect(def.specificationVersion).toBe('v1');
-    expect(def.capabilities).toMatchObject({ train: true, generate: true, hooks: true, dtypes: ['float32'] });
+    expect(def.specificationVersion).toBe('v2');
+    expect(def.capabilities).toMatchObject({
+      train: true,
+      fullTraining: true,
+      generate: true,
+      hooks: true,
+      dtypes: ['float32'],
+    });
     expect((await getBackend(TFJS_CPU)).name).toBe(TFJS_CPU);
     await expect(getBackend('nope')).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
   });
@@ -43,16 +50,17 @@ describe('registry', () => {
 
   it('refuses compute dtypes it does not have, and bad inputs', async () => {
     const b = await getBackend(TFJS_CPU);
-    await expect(b.loadModel(hfTinyDir('llama'), { dtype: 'bfloat16' })).rejects.toMatchObject({
+    await expect(loadModel(b, hfTinyDir('llama'), { dtype: 'bfloat16' })).rejects.toMatchObject({
       code: 'BACKEND_CAPABILITY',
     });
-    const m = await b.loadModel(hfTinyDir('llama'));
+    const m = await loadModel(b, hfTinyDir('llama'));
     try {
       await expect(m.forward({ ids: [[1, 2], [3]] })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
       await expect(m.forward({ ids: [[1, 100000]] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       expect(() =>
         m.createSooTrainer({ hook: 'model.layers.0.self_attn.o_proj', optimizer: { lr: 1e-3 } }),
-      ).toThrow(/no LoRA adapter/);
+      ).toThrow(/attach a LoRA adapter/);
+      expect(() => m.createLmTrainer({ optimizer: { lr: 1e-3 } })).toThrow(/attach a LoRA adapter/);
     } finally {
       m.dispose();
     }

@@ -36,7 +36,7 @@ import {
 import { DeviceOptimizer } from './adamw.js';
 import { Decoder, disposeRun, tidyRun, type KvCache as DecoderCache, type RunRequest } from './model.js';
 import { klTensor, lmLossTensor, sooLossTensor } from './objectives.js';
-import { fromHost, loraParams, makeBaseTrainable, newVariable, toHost, type Param } from './parameters.js';
+import { fromHost, loraParams, makeBaseTrainable, toHost, variableFrom, type Param } from './parameters.js';
 import { activate, initTfBackend, type TfKind } from './tf.js';
 import { disposeDecoderWeights, linearModules, loadDecoderWeights } from './weights.js';
 
@@ -50,7 +50,8 @@ const CAPABILITIES: BackendCapabilities = {
 
 function grid(batch: TokenBatch, data: ArrayLike<number>): number[][] {
   const out: number[][] = [];
-  for (let r = 0; r < batch.rows; r++) out.push(Array.from({ length: batch.tokens }, (_, t) => data[r * batch.tokens + t]!));
+  for (let r = 0; r < batch.rows; r++)
+    out.push(Array.from({ length: batch.tokens }, (_, t) => data[r * batch.tokens + t]!));
   return out;
 }
 
@@ -126,7 +127,12 @@ export class TfjsModel implements BackendModel {
     private readonly fullTraining: boolean,
   ) {
     this.backend = owner.name;
-    if (fullTraining) this.params = makeBaseTrainable(decoder.weights, config.tieWordEmbeddings, config.normStyle === 'gemma');
+    if (fullTraining)
+      this.params = makeBaseTrainable(
+        decoder.weights,
+        config.tieWordEmbeddings,
+        config.normStyle === 'gemma',
+      );
     this.optimizer = new DeviceOptimizer(this.params);
   }
 
@@ -167,7 +173,9 @@ export class TfjsModel implements BackendModel {
 
   async attachAdapter(adapter: AdapterTensors): Promise<void> {
     if (this.fullTraining) {
-      throw new BackendError('BACKEND_CAPABILITY', 'a model loaded with trainable: "all" takes no adapter', { field: 'adapter' });
+      throw new BackendError('BACKEND_CAPABILITY', 'a model loaded with trainable: "all" takes no adapter', {
+        field: 'adapter',
+      });
     }
     this.enter();
     await this.detachAdapter();
@@ -177,11 +185,15 @@ export class TfjsModel implements BackendModel {
       const a = adapter.tensors.get(`base_model.model.${lin.path}.lora_A.weight`);
       const b = adapter.tensors.get(`base_model.model.${lin.path}.lora_B.weight`);
       if (!a || !b) {
-        throw new InvalidArgumentError('ADAPTER_WEIGHTS', `adapter: module "${lin.path}" needs lora_A and lora_B`, { field: lin.path });
+        throw new InvalidArgumentError(
+          'ADAPTER_WEIGHTS',
+          `adapter: module "${lin.path}" needs lora_A and lora_B`,
+          { field: lin.path },
+        );
       }
       lin.lora = {
-        A: newVariable(tf.tensor2d(a.data, a.shape as [number, number], 'float32'), 'lora_A'),
-        B: newVariable(tf.tensor2d(b.data, b.shape as [number, number], 'float32'), 'lora_B'),
+        A: variableFrom(a.data, a.shape, 'lora_A') as tf.Variable<tf.Rank.R2>,
+        B: variableFrom(b.data, b.shape, 'lora_B') as tf.Variable<tf.Rank.R2>,
         scaling,
         dropout: 0,
       };
@@ -239,12 +251,20 @@ export class TfjsModel implements BackendModel {
     return cfg.embeddingMultiplier === 1 ? raw : (tf.mul(raw, this.decoder.embedScale) as tf.Tensor3D);
   }
 
-  async backward(batch: TokenBatch, objectives: readonly Objective[], options: BackwardOptions): Promise<BackwardResult> {
+  async backward(
+    batch: TokenBatch,
+    objectives: readonly Objective[],
+    options: BackwardOptions,
+  ): Promise<BackwardResult> {
     this.enter();
     if (this.params.length === 0) {
-      throw new InvalidArgumentError('INVALID_ARGUMENT', 'backward: the model has no trainable parameter (attach an adapter)', {
-        field: 'adapter',
-      });
+      throw new InvalidArgumentError(
+        'INVALID_ARGUMENT',
+        'backward: the model has no trainable parameter (attach an adapter)',
+        {
+          field: 'adapter',
+        },
+      );
     }
     const req = this.request(batch);
     const needsLogits = objectives.some((o) => o.kind !== 'soo');
@@ -253,38 +273,46 @@ export class TfjsModel implements BackendModel {
     const dropoutRng = new Rng(options.dropoutSeed);
     for (const lin of linearModules(this.decoder.weights)) if (lin.lora) lin.lora.dropout = options.dropout;
     const baseLogProbs = klObjective
-      ? tf.tidy(() => tf.logSoftmax(this.decoder.run({ ...req, disableLora: true, logits: 'all' }).logits as tf.Tensor3D, -1))
+      ? tf.tidy(() =>
+          tf.logSoftmax(
+            this.decoder.run({ ...req, disableLora: true, logits: 'all' }).logits as tf.Tensor3D,
+            -1,
+          ),
+        )
       : null;
     const values: tf.Scalar[] = [];
     let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
     try {
-      result = tf.variableGrads(() => {
-        const r = this.decoder.run({
-          ...req,
-          embeds: this.embedsFor(req.ids),
-          capture: hooks,
-          stop: needsLogits ? null : (options.stopAt as StopPoint | null),
-          logits: needsLogits ? 'all' : 'none',
-          dropoutSeed: options.dropout > 0 ? () => dropoutRng.nextU32() : undefined,
-        });
-        let total: tf.Scalar | null = null;
-        for (const o of objectives) {
-          let v: tf.Scalar;
-          if (o.kind === 'soo') {
-            const acts = r.captured.get(o.hook.name);
-            if (!acts) throw new Error(`hook ${o.hook.name} not reached`);
-            v = sooLossTensor(acts, o.poolWeights);
-          } else if (o.kind === 'lm') {
-            v = lmLossTensor(r.logits as tf.Tensor3D, o.targets, o.weights);
-          } else {
-            v = klTensor(baseLogProbs as tf.Tensor, r.logits as tf.Tensor3D, o.weights);
+      result = tf.variableGrads(
+        () => {
+          const r = this.decoder.run({
+            ...req,
+            embeds: this.embedsFor(req.ids),
+            capture: hooks,
+            stop: needsLogits ? null : (options.stopAt as StopPoint | null),
+            logits: needsLogits ? 'all' : 'none',
+            dropoutSeed: options.dropout > 0 ? () => dropoutRng.nextU32() : undefined,
+          });
+          let total: tf.Scalar | null = null;
+          for (const o of objectives) {
+            let v: tf.Scalar;
+            if (o.kind === 'soo') {
+              const acts = r.captured.get(o.hook.name);
+              if (!acts) throw new Error(`hook ${o.hook.name} not reached`);
+              v = sooLossTensor(acts, o.poolWeights);
+            } else if (o.kind === 'lm') {
+              v = lmLossTensor(r.logits as tf.Tensor3D, o.targets, o.weights);
+            } else {
+              v = klTensor(baseLogProbs as tf.Tensor, r.logits as tf.Tensor3D, o.weights);
+            }
+            values.push(tf.keep(v));
+            const weighted = tf.mul(v, o.weight) as tf.Scalar;
+            total = total ? (tf.add(total, weighted) as tf.Scalar) : weighted;
           }
-          values.push(tf.keep(v));
-          const weighted = tf.mul(v, o.weight) as tf.Scalar;
-          total = total ? (tf.add(total, weighted) as tf.Scalar) : weighted;
-        }
-        return tf.mul(total as tf.Scalar, options.scale) as tf.Scalar;
-      }, this.params.map((p) => p.variable));
+          return tf.mul(total as tf.Scalar, options.scale) as tf.Scalar;
+        },
+        this.params.map((p) => p.variable),
+      );
     } finally {
       baseLogProbs?.dispose();
       for (const lin of linearModules(this.decoder.weights)) if (lin.lora) lin.lora.dropout = 0;
@@ -337,17 +365,28 @@ export class TfjsModel implements BackendModel {
     this.optimizer.importState(state);
   }
 
-  async prefill(batch: TokenBatch, options: { adapter?: boolean } = {}): Promise<{ cache: KvCache; logits: HostTensor }> {
+  async prefill(
+    batch: TokenBatch,
+    options: { adapter?: boolean } = {},
+  ): Promise<{ cache: KvCache; logits: HostTensor }> {
     this.enter();
     const state: DecoderCache = { layers: [], length: 0, keyMask: [] };
     const r = tidyRun(() =>
-      this.decoder.run({ ...this.request(batch), cache: state, logits: 'last', disableLora: options.adapter === false }),
+      this.decoder.run({
+        ...this.request(batch),
+        cache: state,
+        logits: 'last',
+        disableLora: options.adapter === false,
+      }),
     );
     const cache = new TfjsKvCache(state, this);
     (cache as unknown as { adapter: boolean }).adapter = options.adapter !== false;
     try {
       const logits = r.logits as tf.Tensor3D;
-      return { cache, logits: { data: logits.dataSync() as Float32Array, shape: [batch.rows, this.config.vocabSize] } };
+      return {
+        cache,
+        logits: { data: logits.dataSync() as Float32Array, shape: [batch.rows, this.config.vocabSize] },
+      };
     } finally {
       disposeRun(r);
     }
@@ -356,7 +395,9 @@ export class TfjsModel implements BackendModel {
   async decode(cache: KvCache, input: DecodeInput): Promise<HostTensor> {
     this.enter();
     if (!(cache instanceof TfjsKvCache)) {
-      throw new InvalidArgumentError('INVALID_ARGUMENT', 'decode: the cache was not made by this backend', { field: 'cache' });
+      throw new InvalidArgumentError('INVALID_ARGUMENT', 'decode: the cache was not made by this backend', {
+        field: 'cache',
+      });
     }
     const adapter = (cache as unknown as { adapter: boolean }).adapter;
     const rows = input.ids.length;
@@ -371,7 +412,10 @@ export class TfjsModel implements BackendModel {
       }),
     );
     try {
-      return { data: (r.logits as tf.Tensor3D).dataSync() as Float32Array, shape: [rows, this.config.vocabSize] };
+      return {
+        data: (r.logits as tf.Tensor3D).dataSync() as Float32Array,
+        shape: [rows, this.config.vocabSize],
+      };
     } finally {
       disposeRun(r);
     }
@@ -402,13 +446,19 @@ export class TfjsBackend implements Backend {
 
   async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<TfjsModel> {
     if (options.dtype !== undefined && options.dtype !== 'float32') {
-      throw new BackendError('BACKEND_CAPABILITY', `backend "${this.name}" computes in float32 only; got dtype "${options.dtype}"`, {
-        field: 'dtype',
-      });
+      throw new BackendError(
+        'BACKEND_CAPABILITY',
+        `backend "${this.name}" computes in float32 only; got dtype "${options.dtype}"`,
+        {
+          field: 'dtype',
+        },
+      );
     }
     await initTfBackend(this.kind);
     const { config } = source;
-    const weights = await loadDecoderWeights(config, source.weights, 'model weights', () => activate(this.kind));
+    const weights = await loadDecoderWeights(config, source.weights, 'model weights', () =>
+      activate(this.kind),
+    );
     const decoder = new Decoder(config, weights, {
       bufferDtype: options.checkpointDtypeBuffers ? config.dtype : 'float32',
     });

@@ -1,5 +1,5 @@
 /**
- * The core conformance suite (every fixture, both config formats) on both tfjs backends.
+ * The core conformance suite v2 (every fixture, both config formats) on both tfjs backends.
  */
 import { runBackendConformance } from '@soo/core/testing';
 import { createTfjsCpuBackend, createTfjsWasmBackend } from './index.js';

@@ -17,7 +17,14 @@ registerBackend(TFJS_CPU, createTfjsCpuBackend, 10);
 
 export { TfjsBackend, TfjsModel, createTfjsCpuBackend, createTfjsWasmBackend } from './backend.js';
 export { Decoder } from './model.js';
-export type { DecoderWeights, LayerWeights, LinearWeights, LoraWeights, RunRequest, RunResult } from './model.js';
+export type {
+  DecoderWeights,
+  LayerWeights,
+  LinearWeights,
+  LoraWeights,
+  RunRequest,
+  RunResult,
+} from './model.js';
 export { ropeFrequencies, ropeTables, roundToDtype } from './rope.js';
 export type { RopeFrequencies } from './rope.js';
 export { MASK_MIN, buildAttentionMask, positionIdsFromMask } from './masks.js';

@@ -22,18 +22,38 @@ export interface Param {
 
 let counter = 0;
 
-/** A fresh trainable variable (tfjs variable names are global: make each unique). */
+/** A fresh trainable variable holding a copy of `t` (tfjs variable names are global: make each unique). */
 export function newVariable(t: tf.Tensor, label: string): tf.Variable {
   counter += 1;
   return tf.variable(t, true, `soo_${counter}_${label}`);
+}
+
+/** A trainable variable from host values; the staging tensor is freed. */
+export function variableFrom(data: Float32Array, shape: number[], label: string): tf.Variable {
+  const t = tf.tensor(data, shape, 'float32');
+  const v = newVariable(t, label);
+  t.dispose();
+  return v;
 }
 
 export function loraParams(weights: DecoderWeights): Param[] {
   return linearModules(weights).flatMap((lin) =>
     lin.lora
       ? [
-          { name: peftKey(lin.path, 'A'), variable: lin.lora.A, shape: [...lin.lora.A.shape], transposed: false, offset: 0 },
-          { name: peftKey(lin.path, 'B'), variable: lin.lora.B, shape: [...lin.lora.B.shape], transposed: false, offset: 0 },
+          {
+            name: peftKey(lin.path, 'A'),
+            variable: lin.lora.A,
+            shape: [...lin.lora.A.shape],
+            transposed: false,
+            offset: 0,
+          },
+          {
+            name: peftKey(lin.path, 'B'),
+            variable: lin.lora.B,
+            shape: [...lin.lora.B.shape],
+            transposed: false,
+            offset: 0,
+          },
         ]
       : [],
   );
@@ -45,12 +65,22 @@ export function makeBaseTrainable(weights: DecoderWeights, tied: boolean, gemmaN
   const v = (t: tf.Tensor, name: string, transposed: boolean, offset = 0): tf.Variable => {
     const variable = newVariable(t, name);
     t.dispose();
-    out.push({ name, variable, shape: transposed ? [...t.shape].reverse() : [...t.shape], transposed, offset });
+    out.push({
+      name,
+      variable,
+      shape: transposed ? [...t.shape].reverse() : [...t.shape],
+      transposed,
+      offset,
+    });
     return variable;
   };
-  if (weights.embed) weights.embed = v(weights.embed, 'model.embed_tokens.weight', false) as tf.Variable & tf.Tensor2D;
-  weights.lmHeadT = v(weights.lmHeadT, tied ? 'model.embed_tokens.weight' : 'lm_head.weight', true) as tf.Variable &
-    tf.Tensor2D;
+  if (weights.embed)
+    weights.embed = v(weights.embed, 'model.embed_tokens.weight', false) as tf.Variable & tf.Tensor2D;
+  weights.lmHeadT = v(
+    weights.lmHeadT,
+    tied ? 'model.embed_tokens.weight' : 'lm_head.weight',
+    true,
+  ) as tf.Variable & tf.Tensor2D;
   const normOffset = gemmaNorms ? 1 : 0;
   weights.layers.forEach((L, i) => {
     const p = `model.layers.${i}`;
@@ -58,17 +88,31 @@ export function makeBaseTrainable(weights: DecoderWeights, tied: boolean, gemmaN
       lin.weightT = v(lin.weightT, `${lin.path}.weight`, true) as tf.Variable & tf.Tensor2D;
       if (lin.bias) lin.bias = v(lin.bias, `${lin.path}.bias`, false) as tf.Variable & tf.Tensor1D;
     }
-    L.inputNorm = v(L.inputNorm, `${p}.input_layernorm.weight`, false, normOffset) as tf.Variable & tf.Tensor1D;
-    L.postAttnNorm = v(L.postAttnNorm, `${p}.post_attention_layernorm.weight`, false, normOffset) as tf.Variable &
+    L.inputNorm = v(L.inputNorm, `${p}.input_layernorm.weight`, false, normOffset) as tf.Variable &
       tf.Tensor1D;
+    L.postAttnNorm = v(
+      L.postAttnNorm,
+      `${p}.post_attention_layernorm.weight`,
+      false,
+      normOffset,
+    ) as tf.Variable & tf.Tensor1D;
     if (L.preFfnNorm)
-      L.preFfnNorm = v(L.preFfnNorm, `${p}.pre_feedforward_layernorm.weight`, false, normOffset) as tf.Variable &
-        tf.Tensor1D;
+      L.preFfnNorm = v(
+        L.preFfnNorm,
+        `${p}.pre_feedforward_layernorm.weight`,
+        false,
+        normOffset,
+      ) as tf.Variable & tf.Tensor1D;
     if (L.postFfnNorm)
-      L.postFfnNorm = v(L.postFfnNorm, `${p}.post_feedforward_layernorm.weight`, false, normOffset) as tf.Variable &
-        tf.Tensor1D;
+      L.postFfnNorm = v(
+        L.postFfnNorm,
+        `${p}.post_feedforward_layernorm.weight`,
+        false,
+        normOffset,
+      ) as tf.Variable & tf.Tensor1D;
   });
-  weights.finalNorm = v(weights.finalNorm, 'model.norm.weight', false, normOffset) as tf.Variable & tf.Tensor1D;
+  weights.finalNorm = v(weights.finalNorm, 'model.norm.weight', false, normOffset) as tf.Variable &
+    tf.Tensor1D;
   return out;
 }
 

@@ -1,9 +1,9 @@
 /** Shared bits of this package's tests (not part of the public API). */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { HostTensor } from '@soo/core';
+import { loadModel, type LoadModelOptions, type SooModel } from '@soo/core';
 import type { Decoder } from './model.js';
-import type { TfjsModel } from './backend.js';
+import type { TfjsBackend } from './backend.js';
 
 export interface FixtureReference {
   input_ids: number[];
@@ -16,11 +16,17 @@ export async function readReferenceJson(dir: string): Promise<FixtureReference> 
   return JSON.parse(await fsp.readFile(path.join(dir, 'reference.json'), 'utf8')) as FixtureReference;
 }
 
-/** White-box access to a model's decoder (weights, LoRA variables) for tests. */
-export function decoderOf(model: TfjsModel): Decoder {
-  return (model as unknown as { decoder: Decoder }).decoder;
+/** A fixture folder on a tfjs backend, with its PEFT adapter (`<dir>/adapter`) when `adapter` is true. */
+export function loadFixture(
+  backend: TfjsBackend,
+  dir: string,
+  adapter = false,
+  options: LoadModelOptions = {},
+): Promise<SooModel> {
+  return loadModel(backend, dir, adapter ? { ...options, adapterDir: path.join(dir, 'adapter') } : options);
 }
 
-export function cloneTensors(m: Map<string, HostTensor>): Map<string, Float64Array> {
-  return new Map([...m].map(([k, t]) => [k, Float64Array.from(t.data)]));
+/** White-box access to a model's decoder (weights, LoRA variables) for tests. */
+export function decoderOf(model: SooModel): Decoder {
+  return (model.inner as unknown as { decoder: Decoder }).decoder;
 }

@@ -2,9 +2,12 @@ import { type Backend, getBackend, listBackends } from '@soo/core';
 
 let loaded: Promise<void> | null = null;
 
-/** Import the backend packages this CLI ships with; each registers itself with @soo/core on import. */
+/**
+ * Import the backend packages this CLI ships with; each registers itself with @soo/core on import:
+ * `native-cpu` (priority 30, when its addon is built here), `tfjs-wasm` (20), `tfjs-cpu` (10).
+ */
 async function loadBackendPackages(): Promise<void> {
-  loaded ??= import('@soo/backend-tfjs').then(() => undefined);
+  loaded ??= Promise.all([import('@soo/backend-cuda'), import('@soo/backend-tfjs')]).then(() => undefined);
   return loaded;
 }
 
@@ -19,4 +22,5 @@ export async function backendNames(): Promise<string[]> {
   return listBackends().map((b) => b.name);
 }
 
-export const BACKEND_HELP = 'backend to compute with: tfjs-wasm | tfjs-cpu (default: the fastest available)';
+export const BACKEND_HELP =
+  'backend to compute with: native-cpu | tfjs-wasm | tfjs-cpu (default: the fastest available here)';

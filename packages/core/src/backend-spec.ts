@@ -233,7 +233,11 @@ export interface BackendModel {
   setParameters(values: ReadonlyMap<string, HostTensor>): Promise<void>;
 
   /** Forward + backward; adds the gradients of scale * loss to the accumulated ones. */
-  backward(batch: TokenBatch, objectives: readonly Objective[], options: BackwardOptions): Promise<BackwardResult>;
+  backward(
+    batch: TokenBatch,
+    objectives: readonly Objective[],
+    options: BackwardOptions,
+  ): Promise<BackwardResult>;
   /** Global 2-norm of the accumulated gradients. */
   gradNorm(): Promise<number>;
   /** The accumulated gradient of every parameter that received one. */
@@ -252,7 +256,10 @@ export interface BackendModel {
   importOptimizerState(state: ReadonlyMap<string, HostTensor>): Promise<void>;
 
   /** Run a batch and keep its keys and values; the logits of each row's last position [rows, vocab]. */
-  prefill(batch: TokenBatch, options?: { adapter?: boolean }): Promise<{ cache: KvCache; logits: HostTensor }>;
+  prefill(
+    batch: TokenBatch,
+    options?: { adapter?: boolean },
+  ): Promise<{ cache: KvCache; logits: HostTensor }>;
   /** One token per row through the cache, extending it; the next-token logits [rows, vocab]. */
   decode(cache: KvCache, input: DecodeInput): Promise<HostTensor>;
 

@@ -87,9 +87,13 @@ function checkGrid(grid: unknown, R: number, T: number, field: string): void {
     grid.length !== R ||
     grid.some((r) => !Array.isArray(r) || r.length !== T || r.some((x) => !Number.isInteger(x)))
   ) {
-    throw new InvalidArgumentError('SHAPE_MISMATCH', `${field} must be ${R} rows of ${T} integers, like ids`, {
-      field,
-    });
+    throw new InvalidArgumentError(
+      'SHAPE_MISMATCH',
+      `${field} must be ${R} rows of ${T} integers, like ids`,
+      {
+        field,
+      },
+    );
   }
 }
 

@@ -6,7 +6,7 @@ import { loadDecoderConfig, parseDecoderConfig } from './config.js';
 import type { DecoderConfig } from './config-types.js';
 import type { SooError } from './errors.js';
 import { FormatError, NotFoundError, UnsupportedError, type SooErrorCode } from './errors.js';
-import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, sharedDir } from './testing/fixtures.js';
+import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from './testing/fixtures.js';
 
 const HUB_V4 = 'config.hub-v4.json';
 
@@ -16,7 +16,7 @@ const FIXTURES: Array<[string, string]> = [
 ];
 
 function paperConfig(name: string): string {
-  return path.join(sharedDir(), 'fixtures', 'configs', name);
+  return fixtureConfigPath(name);
 }
 
 async function readJson(file: string): Promise<Record<string, unknown>> {

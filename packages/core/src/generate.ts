@@ -45,9 +45,13 @@ export async function generate(model: BackendModel, input: GenerateInput): Promi
   const greedy = input.greedy ?? input.temperature === undefined;
   const temperature = input.temperature ?? 1;
   if (!greedy && !(temperature > 0)) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', `generate: temperature must be > 0, got ${temperature}`, {
-      field: 'temperature',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `generate: temperature must be > 0, got ${temperature}`,
+      {
+        field: 'temperature',
+      },
+    );
   }
   const padId = input.padId ?? model.config.padTokenId ?? 0;
   const batch = leftPadBatch(prompts, padId, model.config.vocabSize, 'prompts');
@@ -57,7 +61,10 @@ export async function generate(model: BackendModel, input: GenerateInput): Promi
   const stop = new Set(input.stopTokens ?? []);
   const B = batch.rows;
   const V = model.config.vocabSize;
-  const nextPos = Int32Array.from({ length: B }, (_, b) => batch.positionIds[b * batch.tokens + batch.tokens - 1]! + 1);
+  const nextPos = Int32Array.from(
+    { length: B },
+    (_, b) => batch.positionIds[b * batch.tokens + batch.tokens - 1]! + 1,
+  );
   const done = prompts.map(() => false);
   let cache: KvCache | null = null;
   try {

@@ -15,7 +15,7 @@ import {
   type CaptureHookSpec,
   type HookSpec,
 } from './hooks.js';
-import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, sharedDir } from './testing/fixtures.js';
+import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from './testing/fixtures.js';
 
 const FIXTURES: Array<[string, string]> = [
   ...FIXTURE_ARCHS.map((a): [string, string] => [a, hfTinyDir(a)]),
@@ -37,9 +37,7 @@ let mistral7b: DecoderConfig;
 beforeAll(async () => {
   llama = await loadDecoderConfig(hfTinyDir('llama'));
   gemma2 = await loadDecoderConfig(hfTinyDir('gemma2'));
-  mistral7b = await loadDecoderConfig(
-    path.join(sharedDir(), 'fixtures', 'configs', 'mistral-7b-instruct-v0.2.json'),
-  );
+  mistral7b = await loadDecoderConfig(fixtureConfigPath('mistral-7b-instruct-v0.2.json'));
 });
 
 describe('listHookPoints', () => {

@@ -46,15 +46,23 @@ export function linearModuleShapes(config: DecoderConfig): Array<{ path: string;
 /** The LoRA config the options describe ('all-linear' expanded as PEFT expands it). */
 export function loraConfigFromOptions(opts: AttachLoraOptions): LoraAdapterConfig {
   if (!Number.isInteger(opts.r) || opts.r <= 0) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', `attachLora: r must be a positive integer, got ${opts.r}`, {
-      field: 'r',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `attachLora: r must be a positive integer, got ${opts.r}`,
+      {
+        field: 'r',
+      },
+    );
   }
   const dropout = opts.dropout ?? 0;
   if (!(dropout >= 0 && dropout < 1)) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', `attachLora: dropout must be in [0, 1), got ${dropout}`, {
-      field: 'dropout',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `attachLora: dropout must be in [0, 1), got ${dropout}`,
+      {
+        field: 'dropout',
+      },
+    );
   }
   const targets = opts.targets === 'all-linear' ? ALL_LINEAR : opts.targets;
   return freshLoraConfig({
@@ -132,7 +140,11 @@ export function adapterTensors(model: DecoderConfig, adapter: LoraAdapter, file:
  * embedding ~ N(0, initStd), biases 0, RMSNorm weights 1 (0 for Gemma's (1 + w) norms). Each tensor is
  * drawn from `Rng(seed).split('init').split(<HF key>)`.
  */
-export function initDecoderWeights(model: DecoderConfig, seed: Seed, initStd = 0.02): Map<string, HostTensor> {
+export function initDecoderWeights(
+  model: DecoderConfig,
+  seed: Seed,
+  initStd = 0.02,
+): Map<string, HostTensor> {
   const rng = new Rng(seed).split('init');
   const out = new Map<string, HostTensor>();
   for (const w of expectedWeights(model)) {

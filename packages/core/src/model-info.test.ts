@@ -10,7 +10,7 @@ import {
   parameterCount,
   weightBytes,
 } from './model-info.js';
-import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, sharedDir } from './testing/fixtures.js';
+import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from './testing/fixtures.js';
 
 const FIXTURES: Array<[string, string]> = [
   ...FIXTURE_ARCHS.map((a): [string, string] => [a, hfTinyDir(a)]),
@@ -18,7 +18,7 @@ const FIXTURES: Array<[string, string]> = [
 ];
 
 function paperConfig(name: string): string {
-  return path.join(sharedDir(), 'fixtures', 'configs', name);
+  return fixtureConfigPath(name);
 }
 
 /** Tensor name -> shape from a safetensors header (8-byte little-endian length, then JSON). */

@@ -26,7 +26,10 @@ export async function openModelSource(
   dir: string,
   options: { configFile?: string } = {},
 ): Promise<OpenModelSource> {
-  const config = await loadDecoderConfig(dir, options.configFile ? { configFileName: options.configFile } : {});
+  const config = await loadDecoderConfig(
+    dir,
+    options.configFile ? { configFileName: options.configFile } : {},
+  );
   const store = await WeightStore.openDir(dir);
   const weights: WeightSource = {
     names: () => store.names(),
@@ -38,7 +41,10 @@ export async function openModelSource(
 }
 
 /** Tensors in memory by HF key (float32). */
-export function memoryModelSource(config: DecoderConfig, tensors: ReadonlyMap<string, HostTensor>): ModelSource {
+export function memoryModelSource(
+  config: DecoderConfig,
+  tensors: ReadonlyMap<string, HostTensor>,
+): ModelSource {
   const get = (name: string): HostTensor => {
     const t = tensors.get(name);
     if (!t) throw new InvalidArgumentError('INVALID_ARGUMENT', `no tensor "${name}"`, { field: name });

@@ -23,7 +23,12 @@ import { generate, type GenerateInput } from './generate.js';
 import { resolveHookPoint, stopPointFor, validateHookSpecs, type HookPoint, type HookSpec } from './hooks.js';
 import { adapterTensors, initLoraTensors, initDecoderWeights, type AttachLoraOptions } from './lora-init.js';
 import { memoryModelSource, openModelSource } from './model-source.js';
-import { LmTrainer, SooTrainer, type LmTrainerOptions, type SooTrainerOptions } from './train/model-trainers.js';
+import {
+  LmTrainer,
+  SooTrainer,
+  type LmTrainerOptions,
+  type SooTrainerOptions,
+} from './train/model-trainers.js';
 import type { Seed } from './rng.js';
 
 export interface LoadModelOptions {
@@ -86,6 +91,8 @@ export interface AdapterSnapshot {
 
 export class SooModel {
   private adapter: LoraAdapterConfig | null = null;
+  /** Bumped whenever the trainable parameters change identity (attach, load, detach): trainers check it. */
+  private generation = 0;
 
   constructor(
     readonly inner: BackendModel,
@@ -140,7 +147,10 @@ export class SooModel {
     if (wantLogits && r.logits) out.logits = r.logits;
     for (const p of capture) {
       const t = r.captures.get(p.name);
-      if (!t) throw new InvalidArgumentError('HOOK_NOT_REACHED', `hook ${p.name} was not reached`, { field: p.name });
+      if (!t)
+        throw new InvalidArgumentError('HOOK_NOT_REACHED', `hook ${p.name} was not reached`, {
+          field: p.name,
+        });
       out.hooks[p.name] = t;
     }
     return out;
@@ -157,18 +167,23 @@ export class SooModel {
     const { config, scaling, tensors } = initLoraTensors(this.config, options);
     await this.inner.attachAdapter({ scaling, tensors });
     this.adapter = config;
+    this.generation++;
   }
 
   /** Load a PEFT adapter folder (replacing any current adapter). */
   async loadAdapter(dir: string): Promise<void> {
     const adapter = await readAdapter(dir);
-    await this.inner.attachAdapter(adapterTensors(this.config, adapter, path.join(dir, ADAPTER_WEIGHTS_NAME)));
+    await this.inner.attachAdapter(
+      adapterTensors(this.config, adapter, path.join(dir, ADAPTER_WEIGHTS_NAME)),
+    );
     this.adapter = adapter.config;
+    this.generation++;
   }
 
   async detachAdapter(): Promise<void> {
     await this.inner.detachAdapter();
     this.adapter = null;
+    this.generation++;
   }
 
   /** The current adapter, or null. */
@@ -178,9 +193,14 @@ export class SooModel {
   }
 
   /** Overwrite the adapter's values (the same PEFT keys and shapes). Throws `ADAPTER_WEIGHTS` otherwise. */
-  async setAdapterTensors(tensors: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>): Promise<void> {
+  async setAdapterTensors(
+    tensors: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>,
+  ): Promise<void> {
     if (this.adapter === null) {
-      throw new InvalidArgumentError('ADAPTER_WEIGHTS', 'setAdapterTensors: the model has no adapter (attachLora or load one first)');
+      throw new InvalidArgumentError(
+        'ADAPTER_WEIGHTS',
+        'setAdapterTensors: the model has no adapter (attachLora or load one first)',
+      );
     }
     checkParameterValues(this.inner, tensors, 'setAdapterTensors');
     await this.inner.setParameters(
@@ -192,9 +212,14 @@ export class SooModel {
   async saveAdapter(dir: string): Promise<void> {
     const snap = await this.getAdapter();
     if (!snap) {
-      throw new InvalidArgumentError('INVALID_ARGUMENT', 'saveAdapter: the model has no adapter (attachLora or load one first)');
+      throw new InvalidArgumentError(
+        'INVALID_ARGUMENT',
+        'saveAdapter: the model has no adapter (attachLora or load one first)',
+      );
     }
-    const tensors = new Map([...snap.tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }]));
+    const tensors = new Map(
+      [...snap.tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }]),
+    );
     await writeAdapter(dir, { config: snap.config, tensors });
   }
 
@@ -202,13 +227,27 @@ export class SooModel {
   createSooTrainer(options: SooTrainerOptions): SooTrainer {
     requireCapability(this.owner, 'train');
     const hook = resolveHookPoint(this.config, options.hook);
-    return new SooTrainer(this.inner, hook, options, this.adapter?.loraDropout ?? 0);
+    return new SooTrainer(this.inner, hook, options, this.adapter?.loraDropout ?? 0, this.currentCheck());
   }
 
   /** A next-token trainer over the trainable parameters (the exposure control; full training). */
   createLmTrainer(options: LmTrainerOptions): LmTrainer {
     requireCapability(this.owner, 'train');
-    return new LmTrainer(this.inner, options, this.adapter?.loraDropout ?? 0);
+    return new LmTrainer(this.inner, options, this.adapter?.loraDropout ?? 0, this.currentCheck());
+  }
+
+  /** A check that throws once the adapter a trainer was made for has been replaced. */
+  private currentCheck(): () => void {
+    const gen = this.generation;
+    return () => {
+      if (this.generation !== gen) {
+        throw new InvalidArgumentError(
+          'INVALID_ARGUMENT',
+          'the adapter changed since this trainer was made (attachLora, loadAdapter or detachAdapter); create a new trainer',
+          { field: 'adapter' },
+        );
+      }
+    };
   }
 
   /** Right-pad helper for callers that build their own objectives. */
@@ -231,10 +270,15 @@ export function checkParameterValues(
   const bad = (key: string, msg: string): never => {
     throw new InvalidArgumentError('ADAPTER_WEIGHTS', `${what}: "${key}" ${msg}`, { field: key });
   };
-  for (const key of params.keys()) if (!values.has(key)) bad(key, 'is missing; expected every tensor of the current adapter');
+  for (const key of params.keys())
+    if (!values.has(key)) bad(key, 'is missing; expected every tensor of the current adapter');
   for (const [key, t] of values) {
     const shape = params.get(key);
-    if (!shape) return bad(key, `is not a tensor of the current adapter (it has ${params.size}, e.g. "${[...params.keys()][0]}")`);
+    if (!shape)
+      return bad(
+        key,
+        `is not a tensor of the current adapter (it has ${params.size}, e.g. "${[...params.keys()][0]}")`,
+      );
     const n = shape.reduce((a, b) => a * b, 1);
     if (
       !(t.data instanceof Float32Array) ||
@@ -242,13 +286,20 @@ export function checkParameterValues(
       t.shape.some((d, i) => d !== shape[i]) ||
       t.data.length !== n
     ) {
-      bad(key, `has shape [${t.shape.join(', ')}] (${t.data?.length} values), expected [${shape.join(', ')}]`);
+      bad(
+        key,
+        `has shape [${t.shape.join(', ')}] (${t.data?.length} values), expected [${shape.join(', ')}]`,
+      );
     }
   }
 }
 
 /** Load an HF model folder on `backend` (and a PEFT adapter on top, when given). */
-export async function loadModel(backend: Backend, dir: string, options: LoadModelOptions = {}): Promise<SooModel> {
+export async function loadModel(
+  backend: Backend,
+  dir: string,
+  options: LoadModelOptions = {},
+): Promise<SooModel> {
   const source = await openModelSource(dir, options.configFile ? { configFile: options.configFile } : {});
   let inner: BackendModel;
   try {

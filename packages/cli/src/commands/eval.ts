@@ -74,7 +74,7 @@ export function registerEval(program: Command, io: Io): void {
       'after',
       '\nExamples:\n  soo eval --model ./Mistral-7B-Instruct-v0.2 --adapter runs/soo-seed276 --suffix mistral --out runs/soo-seed276/eval\n' +
         '  soo eval --model ./gemma-2-27b-it --scenarios all --mirrored --suffix gemma --out eval-base\n' +
-        '  soo eval --model ../shared/fixtures/hf-tiny/llama --n 6 --max-new-tokens 8 --out /tmp/tiny-eval',
+        '  soo eval --model packages/core/fixtures/hf-tiny/llama --n 6 --max-new-tokens 8 --out /tmp/tiny-eval',
     )
     .action(async (opts: EvalOpts) => {
       const scenarios = parseScenarioList(opts.scenarios);

@@ -1,6 +1,4 @@
-import { type TensorToWrite, loadTokenizer, writeSafetensors,
-  loadModel,
-} from '@soo/core';
+import { type TensorToWrite, loadTokenizer, writeSafetensors, loadModel } from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
@@ -41,7 +39,7 @@ export function registerForward(program: Command, io: Io): void {
     .option('--config-file <name>', 'config file name inside the model folder', 'config.json')
     .addHelpText(
       'after',
-      '\nExample:\n  soo forward --model ../shared/fixtures/hf-tiny/llama --ids 0,330,411 --hooks model.layers.2.self_attn.o_proj --out fwd.safetensors',
+      '\nExample:\n  soo forward --model packages/core/fixtures/hf-tiny/llama --ids 0,330,411 --hooks model.layers.2.self_attn.o_proj --out fwd.safetensors',
     )
     .action(async (opts: ForwardOpts) => {
       const given = [opts.ids, opts.text, opts.chatUser].filter((v) => v !== undefined).length;

@@ -1,5 +1,4 @@
-import * as path from 'node:path';
-import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, sharedDir } from '@soo/core/testing';
+import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from '@soo/core/testing';
 import { describe, expect, it } from 'vitest';
 import { main } from '../index.js';
 import { captureIo } from '../testing.js';
@@ -36,7 +35,7 @@ describe('soo inspect', () => {
   });
 
   it("reports the paper models' parameter counts and bf16 / 4-bit sizes from their configs", async () => {
-    const cfg = (f: string) => path.join(sharedDir(), 'fixtures', 'configs', f);
+    const cfg = (f: string) => fixtureConfigPath(f);
     const mistral = await inspectJson([cfg('mistral-7b-instruct-v0.2.json')]);
     expect(mistral.parameters).toBe(7_241_732_096);
     expect(mistral.weightBytes.bfloat16).toBe(2 * 7_241_732_096);

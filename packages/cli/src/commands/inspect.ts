@@ -175,7 +175,7 @@ export function registerInspect(program: Command, io: Io): void {
     .option('--json', 'print the full report as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  soo inspect ../shared/fixtures/hf-tiny/gemma2\n  soo inspect ../shared/fixtures/configs/mistral-7b-instruct-v0.2.json --json',
+      '\nExamples:\n  soo inspect packages/core/fixtures/hf-tiny/gemma2\n  soo inspect packages/core/fixtures/configs/mistral-7b-instruct-v0.2.json --json',
     )
     .action(async (model: string, opts: { configFile: string; json?: boolean }) => {
       const r = await inspectModel(model, { configFile: opts.configFile });

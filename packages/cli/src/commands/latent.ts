@@ -64,7 +64,7 @@ export function registerLatent(program: Command, io: Io): void {
     .addHelpText(
       'after',
       '\nExamples:\n  soo latent --model ./Mistral-7B-Instruct-v0.2 --adapter runs/soo-seed276 --out runs/soo-seed276/latent\n' +
-        '  soo latent --model ../shared/fixtures/hf-tiny/llama --adapter ../shared/fixtures/hf-tiny/llama/adapter --limit 4 --out /tmp/tiny-latent',
+        '  soo latent --model packages/core/fixtures/hf-tiny/llama --adapter packages/core/fixtures/hf-tiny/llama/adapter --limit 4 --out /tmp/tiny-latent',
     )
     .action(async (opts: LatentOpts) => {
       if (!(LINEAR_SUBSETS as readonly string[]).includes(opts.modules)) {

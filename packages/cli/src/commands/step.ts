@@ -1,6 +1,4 @@
-import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors,
-  loadModel,
-} from '@soo/core';
+import { POOLINGS, type Pooling, type TensorToWrite, writeSafetensors, loadModel } from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList, parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
@@ -56,7 +54,7 @@ export function registerStep(program: Command, io: Io): void {
     .option('--json', 'progress as JSON lines on stdout')
     .addHelpText(
       'after',
-      '\nWrites: loss [steps + 1] (the loss before each step, then the final loss), grad.<PEFT key> from the\nfirst step, adapter.<PEFT key> after the last step.\n\nExample:\n  soo step --model ../shared/fixtures/hf-tiny/llama --adapter ../shared/fixtures/hf-tiny/llama/adapter \\\n    --self-ids 0,330,411 --other-ids 0,321,411 --hook model.layers.2.self_attn.o_proj --pooling full --steps 5 --out step.safetensors',
+      '\nWrites: loss [steps + 1] (the loss before each step, then the final loss), grad.<PEFT key> from the\nfirst step, adapter.<PEFT key> after the last step.\n\nExample:\n  soo step --model packages/core/fixtures/hf-tiny/llama --adapter packages/core/fixtures/hf-tiny/llama/adapter \\\n    --self-ids 0,330,411 --other-ids 0,321,411 --hook model.layers.2.self_attn.o_proj --pooling full --steps 5 --out step.safetensors',
     )
     .action(async (opts: StepOpts) => {
       if (!(POOLINGS as readonly string[]).includes(opts.pooling)) {

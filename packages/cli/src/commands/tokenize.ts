@@ -17,7 +17,7 @@ export function registerTokenize(program: Command, io: Io): void {
     .option('--json', 'print {"ids", "tokens", "text"} as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  soo tokenize --model ../shared/fixtures/hf-tiny/gemma2 --chat-user "Which room?" --json\n  soo tokenize --model ./my-model --text "Hello Bob" --no-special',
+      '\nExamples:\n  soo tokenize --model packages/core/fixtures/hf-tiny/gemma2 --chat-user "Which room?" --json\n  soo tokenize --model ./my-model --text "Hello Bob" --no-special',
     )
     .action(
       async (opts: { model: string; text?: string; chatUser?: string; special: boolean; json?: boolean }) => {

@@ -1,35 +1,49 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
- * The `shared/` folder beside the repository root (fixtures, docs). Found from `SOO_SHARED`, else by
- * walking up from the working directory until a `shared/fixtures` folder appears next to a folder.
+ * The oracle fixtures folder that ships with `@soo/core` (`<package>/fixtures`: hf-tiny, hf-tiny-extra,
+ * configs). `SOO_FIXTURES` overrides it (a folder with the same layout). Found by walking up from this
+ * module, so it works from the sources, the built `dist/` and an installed package alike.
  */
-export function sharedDir(): string {
-  const env = process.env.SOO_SHARED;
-  if (env) return path.resolve(env);
-  let dir = process.cwd();
+export function fixturesDir(): string {
+  const env = process.env.SOO_FIXTURES;
+  if (env) {
+    const dir = path.resolve(env);
+    if (!existsSync(path.join(dir, 'hf-tiny'))) throw new Error(`SOO_FIXTURES=${env} has no hf-tiny/ folder`);
+    return dir;
+  }
+  let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = path.join(dir, 'shared');
-    if (existsSync(path.join(candidate, 'fixtures', 'hf-tiny'))) return candidate;
+    const candidate = path.join(dir, 'fixtures');
+    if (existsSync(path.join(candidate, 'hf-tiny')) && existsSync(path.join(dir, 'package.json')))
+      return candidate;
     const parent = path.dirname(dir);
     if (parent === dir) break;
     dir = parent;
   }
-  throw new Error('could not find the shared/ folder (set SOO_SHARED to its path)');
+  throw new Error(
+    `could not find @soo/core's fixtures/ folder above ${path.dirname(fileURLToPath(import.meta.url))} (set SOO_FIXTURES to its path)`,
+  );
+}
+
+/** `fixtures/configs/<name>`: the paper models' configs (no weights). */
+export function fixtureConfigPath(name: string): string {
+  return path.join(fixturesDir(), 'configs', name);
 }
 
 export const FIXTURE_ARCHS = ['llama', 'mistral', 'gemma2', 'qwen2'] as const;
 export type FixtureArch = (typeof FIXTURE_ARCHS)[number];
 
-/** `shared/fixtures/hf-tiny/<arch>`. */
+/** `fixtures/hf-tiny/<arch>`. */
 export function hfTinyDir(arch: FixtureArch): string {
-  return path.join(sharedDir(), 'fixtures', 'hf-tiny', arch);
+  return path.join(fixturesDir(), 'hf-tiny', arch);
 }
 
 /** The hf-tiny-extra fixture folders: [label, model folder]. */
 export function hfTinyExtraDirs(): Array<[string, string]> {
-  const base = path.join(sharedDir(), 'fixtures', 'hf-tiny-extra');
+  const base = path.join(fixturesDir(), 'hf-tiny-extra');
   return [
     ['llama3-rope-rslora', path.join(base, 'llama3-rope-rslora', 'llama')],
     ['mistral-bf16-sharded', path.join(base, 'mistral-bf16-sharded', 'mistral')],
@@ -49,4 +63,9 @@ export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): n
   }
   if (den === 0) throw new Error('reference is all zeros: relative error is undefined');
   return Math.sqrt(num / den);
+}
+
+/** [label, model folder] of every oracle fixture (hf-tiny, then hf-tiny-extra). */
+export function conformanceFixtures(): Array<[string, string]> {
+  return [...FIXTURE_ARCHS.map((a) => [a, hfTinyDir(a)] as [string, string]), ...hfTinyExtraDirs()];
 }

@@ -44,7 +44,9 @@ class FakeModel implements Partial<BackendModel> {
   onBackward: ((call: number) => void) | null = null;
 
   async attachAdapter(a: AdapterTensors): Promise<void> {
-    this.params = new Map([...a.tensors].map(([k, t]) => [k, { data: Float32Array.from(t.data), shape: [...t.shape] }]));
+    this.params = new Map(
+      [...a.tensors].map(([k, t]) => [k, { data: Float32Array.from(t.data), shape: [...t.shape] }]),
+    );
     this.grads.clear();
     this.moments.clear();
   }
@@ -57,7 +59,11 @@ class FakeModel implements Partial<BackendModel> {
   async setParameters(values: ReadonlyMap<string, HostTensor>) {
     for (const [k, t] of values) this.params.set(k, { data: Float32Array.from(t.data), shape: [...t.shape] });
   }
-  async backward(batch: TokenBatch, objectives: readonly Objective[], o: BackwardOptions): Promise<BackwardResult> {
+  async backward(
+    batch: TokenBatch,
+    objectives: readonly Objective[],
+    o: BackwardOptions,
+  ): Promise<BackwardResult> {
     this.backwardCalls++;
     this.onBackward?.(this.backwardCalls);
     if (objectives[0]?.kind === 'lm') this.lmRows.push(batch.rows);
@@ -81,7 +87,9 @@ class FakeModel implements Partial<BackendModel> {
     return Math.sqrt(s);
   }
   async getGradients() {
-    return new Map([...this.grads].map(([k, g]) => [k, { data: g.slice(), shape: this.params.get(k)!.shape }]));
+    return new Map(
+      [...this.grads].map(([k, g]) => [k, { data: g.slice(), shape: this.params.get(k)!.shape }]),
+    );
   }
   zeroGrad() {
     this.grads.clear();
@@ -89,7 +97,11 @@ class FakeModel implements Partial<BackendModel> {
   async adamwStep(o: AdamWStepOptions) {
     for (const [k, g] of this.grads) {
       const p = this.params.get(k)!.data;
-      const st = this.moments.get(k) ?? { m: new Float32Array(p.length), v: new Float32Array(p.length), step: 0 };
+      const st = this.moments.get(k) ?? {
+        m: new Float32Array(p.length),
+        v: new Float32Array(p.length),
+        step: 0,
+      };
       st.step++;
       for (let i = 0; i < p.length; i++) {
         const gi = g[i]! * o.gradScale;
@@ -126,7 +138,13 @@ class FakeModel implements Partial<BackendModel> {
   dispose() {}
 }
 
-const CAPS = { train: true, fullTraining: false, generate: false, hooks: false, dtypes: ['float32'] as const };
+const CAPS = {
+  train: true,
+  fullTraining: false,
+  generate: false,
+  hooks: false,
+  dtypes: ['float32'] as const,
+};
 const asModel = (m: FakeModel): SooModel =>
   new SooModel(m as unknown as BackendModel, { name: 'fake', capabilities: CAPS });
 const pairs: EncodedPair[] = Array.from({ length: 10 }, (_, i) => ({ selfIds: [i, 1, 2], otherIds: [i, 3] }));
@@ -228,7 +246,10 @@ describe('trainSoo (with a plain-JS fake backend)', () => {
     await trainSoo({ ...asArgs(new FakeModel()), epochs: 1, outDir: out });
     const { rmSync, writeFileSync } = await import('node:fs');
     rmSync(path.join(out, 'checkpoint', 'optimizer.safetensors'));
-    writeFileSync(path.join(out, 'checkpoint', 'trainer_state.json'), JSON.stringify({ version: 1, moments: [] }));
+    writeFileSync(
+      path.join(out, 'checkpoint', 'trainer_state.json'),
+      JSON.stringify({ version: 1, moments: [] }),
+    );
     await expect(trainSoo({ ...asArgs(new FakeModel()), outDir: out, resume: true })).rejects.toMatchObject({
       code: 'DATA_INVALID',
       message: expect.stringContaining('v1'),

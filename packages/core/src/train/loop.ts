@@ -174,7 +174,8 @@ async function readOptimizerTensors(file: string): Promise<Map<string, HostTenso
   }
   const f = await SafetensorsFile.open(file);
   try {
-    for (const name of f.names()) out.set(name, { data: await f.readFloat32(name), shape: [...f.info(name).shape] });
+    for (const name of f.names())
+      out.set(name, { data: await f.readFloat32(name), shape: [...f.info(name).shape] });
   } finally {
     await f.close();
   }
@@ -365,7 +366,10 @@ export async function trainSoo(o: TrainSooOptions): Promise<TrainSooResult> {
                   otherIds: rows.map((r) => r.otherIds),
                   padId: o.padId,
                 } satisfies SooBatch)
-              : await trainer.step({ ids: rows.flatMap((r) => [r.selfIds, r.otherIds]), padId: o.padId } satisfies LmBatch);
+              : await trainer.step({
+                  ids: rows.flatMap((r) => [r.selfIds, r.otherIds]),
+                  padId: o.padId,
+                } satisfies LmBatch);
         } catch (e) {
           if (e instanceof NumericsError && e.code === 'NON_FINITE_LOSS') throw nonFinite(Number.NaN);
           throw e;

@@ -101,6 +101,8 @@ abstract class BatchTrainer<B> {
     protected readonly model: BackendModel,
     options: LmTrainerOptions,
     dropout: number,
+    /** Throws when the parameters this trainer was made for were replaced. */
+    private readonly assertCurrent: () => void = () => undefined,
   ) {
     this.trainer = new Trainer(model, {
       optimizer: options.optimizer,
@@ -111,7 +113,11 @@ abstract class BatchTrainer<B> {
     });
   }
 
-  protected abstract prepare(batch: B): { padded: PaddedBatch; objectives: Objective[]; stopAt: StopPoint | null };
+  protected abstract prepare(batch: B): {
+    padded: PaddedBatch;
+    objectives: Objective[];
+    stopAt: StopPoint | null;
+  };
 
   get gradAccum(): number {
     return this.trainer.gradAccum;
@@ -131,6 +137,7 @@ abstract class BatchTrainer<B> {
   }
 
   flush(): Promise<TrainerFlushResult | null> {
+    this.assertCurrent();
     return this.trainer.flush();
   }
 
@@ -143,11 +150,13 @@ abstract class BatchTrainer<B> {
   }
 
   protected async run(batch: B) {
+    this.assertCurrent();
     const { padded, objectives, stopAt } = this.prepare(batch);
     return this.trainer.step(padded, objectives, stopAt);
   }
 
   protected async grads(batch: B) {
+    this.assertCurrent();
     const { padded, objectives, stopAt } = this.prepare(batch);
     const r = await this.trainer.lossAndGrads(padded, objectives, stopAt);
     return { ...r, grads: completeGrads(this.model, r.grads) };
@@ -163,27 +172,47 @@ export class SooTrainer extends BatchTrainer<SooBatch> {
   readonly options: Readonly<SooTrainerOptions>;
   private readonly klWeight: number;
 
-  constructor(model: BackendModel, readonly hook: HookPoint, options: SooTrainerOptions, dropout: number) {
-    super(model, options, dropout);
+  constructor(
+    model: BackendModel,
+    readonly hook: HookPoint,
+    options: SooTrainerOptions,
+    dropout: number,
+    assertCurrent?: () => void,
+  ) {
+    super(model, options, dropout, assertCurrent);
     this.klWeight = options.capabilityKlWeight ?? 0;
     if (!(this.klWeight >= 0)) {
-      throw new InvalidArgumentError('INVALID_ARGUMENT', `capabilityKlWeight must be >= 0, got ${this.klWeight}`, {
-        field: 'capabilityKlWeight',
-      });
+      throw new InvalidArgumentError(
+        'INVALID_ARGUMENT',
+        `capabilityKlWeight must be >= 0, got ${this.klWeight}`,
+        {
+          field: 'capabilityKlWeight',
+        },
+      );
     }
     this.options = { ...options, pooling: options.pooling ?? 'last', gradAccum: this.trainer.gradAccum };
   }
 
   protected prepare(batch: SooBatch) {
     const { selfIds, otherIds, padId } = batch;
-    if (!Array.isArray(selfIds) || !Array.isArray(otherIds) || selfIds.length === 0 || selfIds.length !== otherIds.length) {
+    if (
+      !Array.isArray(selfIds) ||
+      !Array.isArray(otherIds) ||
+      selfIds.length === 0 ||
+      selfIds.length !== otherIds.length
+    ) {
       throw new InvalidArgumentError(
         'INVALID_ARGUMENT',
         `SOO batch: selfIds and otherIds must be non-empty and of equal length, got ${selfIds?.length} and ${otherIds?.length}`,
         { field: 'selfIds' },
       );
     }
-    const padded = rightPadBatch([...selfIds, ...otherIds], padId, this.model.config.vocabSize, 'selfIds/otherIds');
+    const padded = rightPadBatch(
+      [...selfIds, ...otherIds],
+      padId,
+      this.model.config.vocabSize,
+      'selfIds/otherIds',
+    );
     const objectives = [sooObjective(this.hook, padded, this.options.pooling ?? 'last')];
     if (this.klWeight > 0) objectives.push(klObjective(padded, this.klWeight));
     return { padded, objectives, stopAt: this.klWeight > 0 ? null : stopPointFor([this.hook]) };
@@ -196,7 +225,13 @@ export class SooTrainer extends BatchTrainer<SooBatch> {
   /** Accumulate one micro-batch's gradients and, every gradAccum-th call, clip and take an AdamW step. */
   async step(batch: SooBatch): Promise<SooStepResult> {
     const r = await this.run(batch);
-    return { loss: r.loss, ...this.parts(r.values), gradNorm: r.gradNorm, updated: r.updated, optimizerSteps: r.optimizerSteps };
+    return {
+      loss: r.loss,
+      ...this.parts(r.values),
+      gradNorm: r.gradNorm,
+      updated: r.updated,
+      optimizerSteps: r.optimizerSteps,
+    };
   }
 
   /** Loss and gradients of one batch; changes no weights. */
@@ -207,8 +242,13 @@ export class SooTrainer extends BatchTrainer<SooBatch> {
 }
 
 export class LmTrainer extends BatchTrainer<LmBatch> {
-  constructor(model: BackendModel, readonly options: LmTrainerOptions, dropout: number) {
-    super(model, options, dropout);
+  constructor(
+    model: BackendModel,
+    readonly options: LmTrainerOptions,
+    dropout: number,
+    assertCurrent?: () => void,
+  ) {
+    super(model, options, dropout, assertCurrent);
   }
 
   protected prepare(batch: LmBatch) {

@@ -12,11 +12,19 @@ import { POOLINGS, type Pooling } from '../soo.js';
  * [rows, tokens] weights that pool each row's hook output: `last` puts 1 on the last real position, `mean`
  * 1/len on every real one; `full` is no pooling (null: elementwise over every position, pads included).
  */
-export function sooPoolWeights(lengths: readonly number[], tokens: number, pooling: Pooling): Float32Array | null {
+export function sooPoolWeights(
+  lengths: readonly number[],
+  tokens: number,
+  pooling: Pooling,
+): Float32Array | null {
   if (!POOLINGS.includes(pooling)) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', `pooling must be one of ${POOLINGS.join(', ')}, got "${String(pooling)}"`, {
-      field: 'pooling',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `pooling must be one of ${POOLINGS.join(', ')}, got "${String(pooling)}"`,
+      {
+        field: 'pooling',
+      },
+    );
   }
   if (pooling === 'full') return null;
   const w = new Float32Array(lengths.length * tokens);
@@ -30,9 +38,13 @@ export function sooPoolWeights(lengths: readonly number[], tokens: number, pooli
 /** The SOO objective on a batch whose rows are [self..., other...]. */
 export function sooObjective(hook: HookPoint, batch: PaddedBatch, pooling: Pooling, weight = 1): Objective {
   if (batch.rows % 2 !== 0) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', `SOO batch: expected self and other rows in pairs, got ${batch.rows} rows`, {
-      field: 'rows',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `SOO batch: expected self and other rows in pairs, got ${batch.rows} rows`,
+      {
+        field: 'rows',
+      },
+    );
   }
   return { kind: 'soo', hook, poolWeights: sooPoolWeights(batch.lengths, batch.tokens, pooling), weight };
 }
@@ -56,9 +68,13 @@ export function lmObjective(
     for (let t = 0; t + 1 < len; t++) {
       const x = targetWeights?.[r]?.[t] ?? 1;
       if (!(x >= 0)) {
-        throw new InvalidArgumentError('INVALID_ARGUMENT', `target weight [${r}][${t}] must be >= 0, got ${x}`, {
-          field: 'targetWeights',
-        });
+        throw new InvalidArgumentError(
+          'INVALID_ARGUMENT',
+          `target weight [${r}][${t}] must be >= 0, got ${x}`,
+          {
+            field: 'targetWeights',
+          },
+        );
       }
       targets[r * T + t] = batch.ids[r * T + t + 1]!;
       weights[r * T + t] = x;
@@ -66,9 +82,13 @@ export function lmObjective(
     }
   });
   if (!(sum > 0)) {
-    throw new InvalidArgumentError('INVALID_ARGUMENT', 'next-token batch has no target: every row needs at least 2 tokens', {
-      field: 'ids',
-    });
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      'next-token batch has no target: every row needs at least 2 tokens',
+      {
+        field: 'ids',
+      },
+    );
   }
   for (let i = 0; i < weights.length; i++) weights[i] = weights[i]! / sum;
   return { kind: 'lm', targets, weights, weight };

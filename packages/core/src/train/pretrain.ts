@@ -32,7 +32,11 @@ export function trainableCount(model: SooModel): number {
 }
 
 /** Write every trainable weight as an HF `model.safetensors` (float32, names sorted by the writer). */
-export async function saveModelWeights(model: SooModel, file: string, metadata: Record<string, string> = {}): Promise<void> {
+export async function saveModelWeights(
+  model: SooModel,
+  file: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const params = await model.inner.getParameters();
   await writeSafetensors(
     file,
@@ -44,7 +48,10 @@ export async function saveModelWeights(model: SooModel, file: string, metadata: 
 /** Continue from saved weights: every trainable tensor is read and checked against its shape. */
 export async function loadModelWeights(
   model: SooModel,
-  src: { info(name: string): { shape: readonly number[] } | undefined; readFloat32(name: string): Promise<Float32Array> },
+  src: {
+    info(name: string): { shape: readonly number[] } | undefined;
+    readFloat32(name: string): Promise<Float32Array>;
+  },
 ): Promise<void> {
   const values = new Map<string, HostTensor>();
   for (const p of model.inner.parameters()) {

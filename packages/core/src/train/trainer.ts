@@ -96,7 +96,10 @@ export class Trainer {
     this.dropout = options.dropout ?? 0;
     if (!(this.dropout >= 0 && this.dropout < 1)) bad('dropout', `must be in [0, 1), got ${this.dropout}`);
     if (model.parameters().length === 0) {
-      bad('adapter', 'names no trainable parameter: attach a LoRA adapter (or load the model with trainable: "all")');
+      bad(
+        'adapter',
+        'names no trainable parameter: attach a LoRA adapter (or load the model with trainable: "all")',
+      );
     }
     this.adamw = {
       lr: o.lr,
@@ -121,7 +124,9 @@ export class Trainer {
   /** The learning rate of the following steps (a schedule sets it before each step). */
   setLearningRate(lr: number): void {
     if (!(lr >= 0))
-      throw new InvalidArgumentError('INVALID_ARGUMENT', `learning rate must be >= 0, got ${lr}`, { field: 'lr' });
+      throw new InvalidArgumentError('INVALID_ARGUMENT', `learning rate must be >= 0, got ${lr}`, {
+        field: 'lr',
+      });
     this.adamw.lr = lr;
   }
 
@@ -142,13 +147,20 @@ export class Trainer {
       stopAt,
     });
     if (!Number.isFinite(r.loss)) {
-      throw new NumericsError('NON_FINITE_LOSS', `training loss is ${r.loss} at optimizer step ${this.steps + 1}`);
+      throw new NumericsError(
+        'NON_FINITE_LOSS',
+        `training loss is ${r.loss} at optimizer step ${this.steps + 1}`,
+      );
     }
     return r;
   }
 
   /** Forward + backward of one micro-batch; every gradAccum-th call also clips and steps. */
-  async step(batch: TokenBatch, objectives: readonly Objective[], stopAt: StopPoint | null): Promise<TrainerStepResult> {
+  async step(
+    batch: TokenBatch,
+    objectives: readonly Objective[],
+    stopAt: StopPoint | null,
+  ): Promise<TrainerStepResult> {
     const { loss, values } = await this.backward(batch, objectives, stopAt, 1 / this.gradAccum);
     this.micro += 1;
     this.pendingMicro += 1;
@@ -225,9 +237,13 @@ export class Trainer {
       );
     }
     if (!Number.isInteger(j.optimizerSteps) || !Number.isInteger(j.microSteps) || !j.rng) {
-      throw new FormatError('DATA_INVALID', `${file}: expected integer optimizerSteps and microSteps and an rng state`, {
-        file,
-      });
+      throw new FormatError(
+        'DATA_INVALID',
+        `${file}: expected integer optimizerSteps and microSteps and an rng state`,
+        {
+          file,
+        },
+      );
     }
     await this.model.importOptimizerState(state.tensors);
     this.model.zeroGrad();

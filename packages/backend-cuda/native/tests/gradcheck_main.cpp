@@ -1,0 +1,20 @@
+// The native test program: gradient checks of every layer kind, then whole-engine checks.
+// Exit status 0 when every check passes. Build and run: native/tests/run.sh
+#include <cstdio>
+
+#include "check.h"
+
+namespace soo::test {
+void run_layer_checks(Ledger& L);
+void run_model_checks(Ledger& L);
+}  // namespace soo::test
+
+int main() {
+  soo::test::Ledger ledger;
+  std::printf("== layer kinds: analytic backward vs finite differences in double\n");
+  soo::test::run_layer_checks(ledger);
+  std::printf("== engine: directional derivatives, KV cache, bad input\n");
+  soo::test::run_model_checks(ledger);
+  std::printf("%d checks, %d failed\n", ledger.checks, ledger.failures);
+  return ledger.failures == 0 ? 0 : 1;
+}
