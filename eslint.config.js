@@ -9,6 +9,8 @@ export default tseslint.config(
       '**/.turbo/**',
       '**/coverage/**',
       'apps/docs/.vitepress/cache/**',
+      'apps/docs/.tutorial-cache/**',
+      'apps/docs/docs/reference/api/**',
     ],
   },
   js.configs.recommended,

@@ -3,15 +3,23 @@
 import { performance } from 'node:perf_hooks';
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/**
+ * Median wall-clock ms of `reps` calls after one warm-up, and the median process CPU ms (user + system, all
+ * threads) of the same calls: on a shared machine the CPU time is the steadier measure.
+ */
 export async function timeIt(f, reps) {
   await f();
-  const ms = [];
+  const wall = [];
+  const cpu = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await f();
-    ms.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return median(ms);
+  return { ms: median(wall), cpuMs: median(cpu) };
 }
 
 /** The backends to compare: native-cpu always, tfjs-wasm when its package is built here. */

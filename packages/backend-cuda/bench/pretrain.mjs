@@ -23,11 +23,15 @@ export async function run({ emit, quick }) {
   for (const [name, backend] of await backends()) {
     const model = await freshModel(backend, config, 0);
     const trainer = model.createLmTrainer({ optimizer: { lr: 1e-3, weightDecay: 0.01 }, clipGradNorm: 1 });
-    const ms = await timeIt(
+    const { ms, cpuMs } = await timeIt(
       () => trainer.step({ ids: docs, padId: 0 }),
       name === 'native-cpu' ? (quick ? 3 : 9) : quick ? 1 : 3,
     );
-    results[name] = { msPerStep: +ms.toFixed(1), tokensPerS: Math.round(tokens / (ms / 1000)) };
+    results[name] = {
+      msPerStep: +ms.toFixed(1),
+      cpuMsPerStep: +cpuMs.toFixed(1),
+      tokensPerS: Math.round(tokens / (ms / 1000)),
+    };
     model.dispose();
   }
   emit({

@@ -60,18 +60,6 @@ async function writeBenchModel() {
   return dir;
 }
 
-/** The backends to compare: native-cpu always, tfjs-wasm when its package is built here. */
-async function backends(loader) {
-  const out = [['native-cpu', loader.createNativeCpuBackend()]];
-  try {
-    const tfjs = await import('@soo/backend-tfjs');
-    out.push(['tfjs-wasm', await tfjs.createTfjsWasmBackend()]);
-  } catch (e) {
-    console.error(`tfjs-wasm not compared: ${e.message}`);
-  }
-  return out;
-}
-
 export async function run({ addon, emit, quick }) {
   const B = 4;
   const T = 64;
@@ -99,12 +87,12 @@ export async function run({ addon, emit, quick }) {
       pooling: 'last',
       optimizer: { lr: 1e-4 },
     });
-    const ms = await timeIt(
+    const { ms, cpuMs } = await timeIt(
       () => trainer.step(batch),
       name === 'native-cpu' ? (quick ? 3 : 9) : quick ? 1 : 3,
     );
     const gflops = stepFlops / (ms / 1000) / 1e9;
-    results[name] = { ms: +ms.toFixed(1), gflops: +gflops.toFixed(2) };
+    results[name] = { ms: +ms.toFixed(1), cpuMs: +cpuMs.toFixed(1), gflops: +gflops.toFixed(2) };
     model.dispose();
   }
   const native = results['native-cpu'];

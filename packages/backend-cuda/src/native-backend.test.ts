@@ -32,7 +32,9 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
   beforeAll(async () => {
     fx = await openFixture(root as string, name);
     const backend = createNativeCpuBackend();
-    model = await backend.loadModel(fx.source, { checkpointDtypeBuffers: fx.source.config.dtype !== 'float32' });
+    model = await backend.loadModel(fx.source, {
+      checkpointDtypeBuffers: fx.source.config.dtype !== 'float32',
+    });
     loraModel = await backend.loadModel(fx.source);
   });
   afterAll(async () => {
@@ -56,8 +58,12 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
     const scaled = embed.map((x) => x * Math.fround(cfg.embeddingMultiplier));
     expect(relError(scaled, await ref('hidden_states.0'))).toBeLessThan(1e-4);
     for (let i = 1; i < L; i++)
-      expect(relError(r.captures.get(`model.layers.${i - 1}`)?.data ?? [], await ref(`hidden_states.${i}`))).toBeLessThan(1e-4);
-    expect(relError(r.captures.get('model.norm')?.data ?? [], await ref(`hidden_states.${L}`))).toBeLessThan(1e-4);
+      expect(
+        relError(r.captures.get(`model.layers.${i - 1}`)?.data ?? [], await ref(`hidden_states.${i}`)),
+      ).toBeLessThan(1e-4);
+    expect(relError(r.captures.get('model.norm')?.data ?? [], await ref(`hidden_states.${L}`))).toBeLessThan(
+      1e-4,
+    );
     for (let i = 0; i < L; i++)
       expect(
         relError(r.captures.get(`model.layers.${i}.self_attn.o_proj`)?.data ?? [], await ref(`o_proj.${i}`)),
@@ -102,7 +108,8 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
   it('greedy decoding through the KV cache', async () => {
     const g = fx.reference.greedy;
     const V = fx.source.config.vocabSize;
-    const argmax = (d: Float32Array): number => d.reduce((best, x, i, a) => (x > (a[best] as number) ? i : best), 0);
+    const argmax = (d: Float32Array): number =>
+      d.reduce((best, x, i, a) => (x > (a[best] as number) ? i : best), 0);
     const { cache, logits } = await model.prefill(plainBatch([g.prompt_ids]), { adapter: false });
     const out = [argmax(logits.data.subarray(0, V))];
     while (out.length < g.output_ids.length) {
@@ -152,13 +159,20 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
         model.zeroGrad();
         losses.push((await model.backward(batch, objectives, options)).loss);
       }
-      await model.adamwStep({ lr: a.lr, betas: a.betas, eps: a.eps, weightDecay: a.weight_decay, gradScale: 1 });
+      await model.adamwStep({
+        lr: a.lr,
+        betas: a.betas,
+        eps: a.eps,
+        weightDecay: a.weight_decay,
+        gradScale: 1,
+      });
     }
     model.zeroGrad();
     losses.push((await model.backward(batch, objectives, options)).loss);
     expect(relError(losses, a.losses_before_each_step_then_final)).toBeLessThan(1e-3);
     const params = await model.getParameters();
-    for (const [key, t] of params) expect(relError(t.data, await ref(`adamw5.${key}`)), key).toBeLessThan(1e-3);
+    for (const [key, t] of params)
+      expect(relError(t.data, await ref(`adamw5.${key}`)), key).toBeLessThan(1e-3);
     const state = await model.exportOptimizerState();
     expect(state.get(`step.${[...params.keys()][0]}`)?.data[0]).toBe(a.steps);
     await model.detachAdapter();

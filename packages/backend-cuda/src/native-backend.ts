@@ -58,7 +58,10 @@ function toSooError(e: unknown, where: string): SooError {
   if (e instanceof SooError) return e;
   const message = `${where}: ${e instanceof Error ? e.message : String(e)}`;
   if (e instanceof RangeError || e instanceof TypeError || /expected|must|outside|shape|values/.test(message))
-    return new InvalidArgumentError(/shape|values, got|expected \d+ values/.test(message) ? 'SHAPE_MISMATCH' : 'INVALID_ARGUMENT', message);
+    return new InvalidArgumentError(
+      /shape|values, got|expected \d+ values/.test(message) ? 'SHAPE_MISMATCH' : 'INVALID_ARGUMENT',
+      message,
+    );
   return new BackendError('BACKEND_UNAVAILABLE', message);
 }
 
@@ -243,7 +246,8 @@ export class NativeCpuModel implements BackendModel {
         dropoutSeed: options.dropoutSeed,
       }),
     );
-    if (!Number.isFinite(r.loss)) throw new NumericsError('NON_FINITE_LOSS', `backward: the loss is ${r.loss}`);
+    if (!Number.isFinite(r.loss))
+      throw new NumericsError('NON_FINITE_LOSS', `backward: the loss is ${r.loss}`);
     return r;
   }
 
@@ -331,7 +335,8 @@ function engineConfig(cfg: DecoderConfig, bufferDtype: WeightDtype, trainableAll
     mlpBias: cfg.mlpBias,
     activation: cfg.activation,
     // Gemma-2's normaliser is a buffer in the model dtype (sqrt(hidden) rounded to it).
-    embeddingMultiplier: cfg.embeddingMultiplier === 1 ? 1 : roundToDtype(cfg.embeddingMultiplier, bufferDtype),
+    embeddingMultiplier:
+      cfg.embeddingMultiplier === 1 ? 1 : roundToDtype(cfg.embeddingMultiplier, bufferDtype),
     normOnePlusW: cfg.normStyle === 'gemma',
     sandwichNorms: cfg.sandwichNorms,
     attnSoftcap: cfg.attnLogitSoftcapping ?? 0,

@@ -83,7 +83,8 @@ function computeFrequencies(config: DecoderConfig, seqLen: number): RopeFrequenc
         let v = wavelen > lowFreqWavelen ? f(x / s.factor) : x;
         if (!(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen)) {
           const smooth = f(
-            f(f(s.originalMaxPositionEmbeddings / wavelen) - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor),
+            f(f(s.originalMaxPositionEmbeddings / wavelen) - s.lowFreqFactor) /
+              (s.highFreqFactor - s.lowFreqFactor),
           );
           v = f(f(f(f(1 - smooth) * v) / s.factor) + f(smooth * v));
         }

@@ -26,7 +26,8 @@ export function fixturesRoot(): string | null {
     path.resolve(here, '../../../shared/fixtures'),
     '/work/shared/fixtures',
   ];
-  for (const c of candidates) if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
+  for (const c of candidates)
+    if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
   return null;
 }
 

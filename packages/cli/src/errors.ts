@@ -16,6 +16,11 @@ export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
+/** Core's messages name API functions; at the command line, name the command that does the same. */
+export function forCommandLine(message: string): string {
+  return message.replace(/\(listHookPoints lists them\)/g, '(`soo inspect <model>` lists them)');
+}
+
 /** Print one line for an error (stack with --verbose) and return the exit code. */
 export function reportError(io: Io, e: unknown, verbose: boolean): number {
   if (e instanceof UsageError) {
@@ -27,7 +32,7 @@ export function reportError(io: Io, e: unknown, verbose: boolean): number {
     return EXIT_INTERRUPTED;
   }
   if (isSooError(e)) {
-    io.err(`soo: error [${e.code}]: ${e.message}\n`);
+    io.err(`soo: error [${e.code}]: ${forCommandLine(e.message)}\n`);
   } else if (e instanceof Error) {
     io.err(`soo: unexpected error: ${e.message}\n`);
   } else {

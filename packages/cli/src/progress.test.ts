@@ -41,4 +41,26 @@ describe('progress', () => {
     expect(lines.length).toBeGreaterThanOrEqual(10);
     expect(lines.length).toBeLessThanOrEqual(12);
   });
+
+  it('a pipe does not repeat the last line on finish (no two "step 1/1" lines)', () => {
+    const io = captureIo();
+    const p = createProgress(io, { label: 'step', total: 1, json: false });
+    p.update(1, { loss: 0.5 });
+    p.finish();
+    expect(io.stderr().match(/step 1\/1/g)).toHaveLength(1);
+    const changed = captureIo();
+    const q = createProgress(changed, { label: 'step', total: 1, json: false });
+    q.update(1, { loss: 0.5 });
+    q.finish({ accuracy: 1 });
+    expect(changed.stderr().trim().split('\n')).toHaveLength(2);
+  });
+
+  it('finish(values, total) ends at the total when progress is reported before each unit', () => {
+    const io = captureIo();
+    const p = createProgress(io, { label: 'classify', total: 20, json: false });
+    for (let i = 0; i < 20; i++) p.update(i);
+    p.finish({ accuracy: 0.9 }, 20);
+    const last = io.stderr().trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^classify 20\/20 {2}accuracy 0\.9000/);
+  });
 });

@@ -11,8 +11,12 @@ export interface ProgressOptions {
 export interface Progress {
   /** Advance to `done` (absolute) with named values (loss, ...). */
   update(done: number, values?: Record<string, number>): void;
-  /** Final line; the bar stays on screen. */
-  finish(values?: Record<string, number>): void;
+  /**
+   * Final line; the bar stays on screen. `done` (default: the last update) sets the final count, e.g. the
+   * total when the work reports progress before each unit. Without a TTY the final line is not repeated when
+   * the last update already printed the same count and values.
+   */
+  finish(values?: Record<string, number>, done?: number): void;
 }
 
 function fmtDuration(s: number): string {
@@ -37,6 +41,7 @@ function fmtValue(v: number): string {
 export function createProgress(io: Io, opts: ProgressOptions): Progress {
   const start = Date.now();
   let lastPlain = -1;
+  let lastPlainLine = '';
   const render = (done: number, values: Record<string, number>, final: boolean): void => {
     const elapsed = (Date.now() - start) / 1000;
     const rate = done > 0 ? elapsed / done : NaN;
@@ -69,11 +74,11 @@ export function createProgress(io: Io, opts: ProgressOptions): Progress {
       return;
     }
     const decile = Math.floor(frac * 10);
-    if (final || decile > lastPlain) {
+    const key = `${done}/${opts.total}  ${vals}`;
+    if (final ? key !== lastPlainLine : decile > lastPlain) {
       lastPlain = decile;
-      io.err(
-        `${opts.label} ${done}/${opts.total}  ${vals}  elapsed ${fmtDuration(elapsed)}  eta ${fmtDuration(eta)}\n`,
-      );
+      lastPlainLine = key;
+      io.err(`${opts.label} ${key}  elapsed ${fmtDuration(elapsed)}  eta ${fmtDuration(eta)}\n`);
     }
   };
   let lastDone = 0;
@@ -84,8 +89,8 @@ export function createProgress(io: Io, opts: ProgressOptions): Progress {
       lastValues = values;
       render(done, values, false);
     },
-    finish(values) {
-      render(lastDone, values ?? lastValues, true);
+    finish(values, done) {
+      render(done ?? lastDone, values ?? lastValues, true);
     },
   };
 }

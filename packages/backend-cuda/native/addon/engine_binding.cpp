@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -146,7 +147,7 @@ soo::TokenBatch batch_arg(Napi::Env env, Napi::Object o) {
   return b;
 }
 
-soo::HookRef hook_arg(Napi::Env env, Napi::Object o, const std::string& where) {
+soo::HookRef hook_arg(Napi::Env /*env*/, Napi::Object o, const std::string& where) {
   soo::HookRef h;
   Napi::Value layer = o.Get("layer");
   if (layer.IsNull() || layer.IsUndefined()) {
@@ -179,9 +180,17 @@ soo::Activation activation_arg(Napi::Env env, const std::string& a) {
 
 // ---- NativeKvCache ----
 
+/** NativeKvCache's constructor per Node environment (the main thread and each worker load the addon). */
+std::mutex constructors_mutex;
+std::map<napi_env, Napi::FunctionReference*> cache_constructors;
+
+Napi::FunctionReference& cache_constructor(Napi::Env env) {
+  std::lock_guard<std::mutex> lock(constructors_mutex);
+  return *cache_constructors.at(env);
+}
+
 class NativeKvCache : public Napi::ObjectWrap<NativeKvCache> {
  public:
-  static Napi::FunctionReference* constructor;
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeKvCache",
                        {InstanceAccessor<&NativeKvCache::Length>("length"),
@@ -203,7 +212,6 @@ class NativeKvCache : public Napi::ObjectWrap<NativeKvCache> {
     return info.Env().Undefined();
   }
 };
-Napi::FunctionReference* NativeKvCache::constructor = nullptr;
 
 // ---- NativeEngine ----
 
@@ -383,6 +391,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
         const bool lm_last = iv.hook.module == soo::HookModule::LmHead && req.logits == soo::LogitsMode::Last;
         const size_t rows = lm_last ? static_cast<size_t>(req.batch.rows) : n;
         iv.patch = f32(env, io.Get("tensor"), rows * width, "intervention patch tensor");
+        iv.patch_size = rows * width;
       } else if (kind == "callback") {
         iv.kind = soo::Intervention::Kind::Callback;
         Napi::Value fn = io.Get("fn");
@@ -555,7 +564,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     soo::TokenBatch batch = batch_arg(env, object_arg(info, 0, "batch"));
     if (info.Length() < 2 || !info[1].IsBoolean()) type_error(env, "prefill(batch, adapter)");
     bool adapter = info[1].As<Napi::Boolean>().Value();
-    Napi::Object cache_obj = cache_constructor().New({});
+    Napi::Object cache_obj = cache_constructor(env).New({});
     NativeKvCache* wrap = NativeKvCache::Unwrap(cache_obj);
     wrap->device = device_;
     wrap->owner = this;
@@ -572,7 +581,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     soo::Engine& e = engine(env);
     if (info.Length() < 5 || !info[0].IsObject()) type_error(env, "decode(cache, ids, positionIds, mask, adapter)");
     Napi::Object cache_obj = info[0].As<Napi::Object>();
-    if (!cache_obj.InstanceOf(cache_constructor().Value())) type_error(env, "decode: not a cache from prefill");
+    if (!cache_obj.InstanceOf(cache_constructor(env).Value())) type_error(env, "decode: not a cache from prefill");
     NativeKvCache* wrap = NativeKvCache::Unwrap(cache_obj);
     if (!wrap->cache) throw Napi::Error::New(env, "decode: the cache was disposed");
     if (wrap->owner != this) throw Napi::Error::New(env, "decode: the cache belongs to another model");
@@ -603,8 +612,6 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  static Napi::FunctionReference& cache_constructor() { return *NativeKvCache::constructor; }
-
   std::shared_ptr<soo::Device> device_;
   std::unique_ptr<soo::Engine> engine_;
 };
@@ -614,7 +621,16 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
 Napi::Object InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", NativeEngine::Define(env));
   Napi::Function cache = NativeKvCache::Define(env);
-  NativeKvCache::constructor = new Napi::FunctionReference(Napi::Persistent(cache));
+  {
+    std::lock_guard<std::mutex> lock(constructors_mutex);
+    cache_constructors[env] = new Napi::FunctionReference(Napi::Persistent(cache));
+  }
+  napi_env raw = env;
+  env.AddCleanupHook([raw] {
+    std::lock_guard<std::mutex> lock(constructors_mutex);
+    delete cache_constructors[raw];
+    cache_constructors.erase(raw);
+  });
   exports.Set("NativeKvCache", cache);
   return exports;
 }

@@ -87,7 +87,12 @@ void Engine::layer_backward(Pass& p, int i, bool attn_only, bool top) {
   const bool q_live = o_live || injected(HookModule::QProj);
   const bool k_live = o_live || injected(HookModule::KProj);
   const bool v_live = o_live || injected(HookModule::VProj);
-  const bool ln1_live = q_live || k_live || v_live || injected(HookModule::InputLayernorm);
+  // Layer 0's input gradient only feeds the embedding: skip it when nothing there needs it.
+  bool embed_needs = weights_.embed->trainable;
+  for (const Injection& inj : p.injections) embed_needs = embed_needs || inj.hook.module == HookModule::EmbedTokens;
+  const bool ln1_live =
+      (i > 0 || embed_needs || injected(HookModule::InputLayernorm)) &&
+      (q_live || k_live || v_live || injected(HookModule::InputLayernorm));
 
   ensure_zero(dev_, p.d_o, nh);
   ensure(dev_, p.d_tmp, nh);
@@ -161,9 +166,10 @@ void Engine::layer_backward(Pass& p, int i, bool attn_only, bool top) {
   inject(p, HookModule::KProj, i, p.d_k.data());
   inject(p, HookModule::VProj, i, p.d_v.data());
   ensure_zero(dev_, p.d_ln, nh);
-  if (q_live) linear_backward(p, L.q, a.ln1.data(), a.lin[kQ], p.d_q.data(), p.d_ln.data());
-  if (k_live) linear_backward(p, L.k, a.ln1.data(), a.lin[kK], p.d_k.data(), p.d_ln.data());
-  if (v_live) linear_backward(p, L.v, a.ln1.data(), a.lin[kV], p.d_v.data(), p.d_ln.data());
+  float* d_ln1 = ln1_live ? p.d_ln.data() : nullptr;
+  if (q_live) linear_backward(p, L.q, a.ln1.data(), a.lin[kQ], p.d_q.data(), d_ln1);
+  if (k_live) linear_backward(p, L.k, a.ln1.data(), a.lin[kK], p.d_k.data(), d_ln1);
+  if (v_live) linear_backward(p, L.v, a.ln1.data(), a.lin[kV], p.d_v.data(), d_ln1);
   inject(p, HookModule::InputLayernorm, i, p.d_ln.data());
   if (ln1_live)
     dev_.rmsnorm_backward(p.d_res.data(), grad_of(L.input_norm), p.d_ln.data(), p.residual[i].data(), a.rstd1.data(),

@@ -97,13 +97,12 @@ void Engine::set_weight(const std::string& name, const float* data, size_t count
     throw EngineError("weight \"" + name + "\" has " + std::to_string(count) + " values, expected " +
                       std::to_string(p->size()));
   p->value.upload(data);
-  p->step = -1;  // marks "loaded" until finalize (reset there)
+  p->loaded = true;
 }
 
 void Engine::finalize() {
   for (const auto& p : base_params_)
-    if (p->step != -1) throw EngineError("weight \"" + p->name + "\" is missing");
-  for (const auto& p : base_params_) p->step = 0;
+    if (!p->loaded) throw EngineError("weight \"" + p->name + "\" is missing");
   finalized_ = true;
 }
 

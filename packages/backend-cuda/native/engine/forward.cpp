@@ -160,20 +160,22 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   dev_.rmsnorm_forward(a.ln1.data(), a.rstd1.data(), x_in, L.input_norm->value.data(), N, H, c.rms_eps, g1);
   emit(p, HookModule::InputLayernorm, i, a.ln1.data(), H, T);
 
-  ensure(dev_, a.q, static_cast<size_t>(N) * qw);
-  ensure(dev_, a.k, static_cast<size_t>(N) * kvw);
+  Tensor& q = p.scratch_q;
+  Tensor& k = p.scratch_k;
+  ensure(dev_, q, static_cast<size_t>(N) * qw);
+  ensure(dev_, k, static_cast<size_t>(N) * kvw);
   ensure(dev_, a.v, static_cast<size_t>(N) * kvw);
-  linear_forward(p, L.q, a.ln1.data(), a.q.data(), a.lin[kQ]);
-  emit(p, HookModule::QProj, i, a.q.data(), qw, T);
-  linear_forward(p, L.k, a.ln1.data(), a.k.data(), a.lin[kK]);
-  emit(p, HookModule::KProj, i, a.k.data(), kvw, T);
+  linear_forward(p, L.q, a.ln1.data(), q.data(), a.lin[kQ]);
+  emit(p, HookModule::QProj, i, q.data(), qw, T);
+  linear_forward(p, L.k, a.ln1.data(), k.data(), a.lin[kK]);
+  emit(p, HookModule::KProj, i, k.data(), kvw, T);
   linear_forward(p, L.v, a.ln1.data(), a.v.data(), a.lin[kV]);
   emit(p, HookModule::VProj, i, a.v.data(), kvw, T);
 
   ensure(dev_, a.q_rot, static_cast<size_t>(N) * qw);
   ensure(dev_, a.k_rot, static_cast<size_t>(N) * kvw);
-  dev_.rope_forward(a.q_rot.data(), a.q.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
-  dev_.rope_forward(a.k_rot.data(), a.k.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
+  dev_.rope_forward(a.q_rot.data(), q.data(), p.cos.data(), p.sin.data(), N, c.heads, c.head_dim);
+  dev_.rope_forward(a.k_rot.data(), k.data(), p.cos.data(), p.sin.data(), N, c.kv_heads, c.head_dim);
 
   const float* keys = a.k_rot.data();
   const float* values = a.v.data();
@@ -204,17 +206,18 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   dev_.attention_forward(a.ctx.data(), a.probs.data(), keep_capped ? a.capped.data() : nullptr, a.q_rot.data(), keys,
                          values, key_mask, mask_stride, s);
 
-  ensure(dev_, a.o, static_cast<size_t>(N) * H);
-  linear_forward(p, L.o, a.ctx.data(), a.o.data(), a.lin[kO]);
-  emit(p, HookModule::OProj, i, a.o.data(), H, T);
-  emit(p, HookModule::SelfAttn, i, a.o.data(), H, T);
+  Tensor& o = c.sandwich_norms ? a.o : p.scratch_o;
+  ensure(dev_, o, static_cast<size_t>(N) * H);
+  linear_forward(p, L.o, a.ctx.data(), o.data(), a.lin[kO]);
+  emit(p, HookModule::OProj, i, o.data(), H, T);
+  emit(p, HookModule::SelfAttn, i, o.data(), H, T);
   if (attn_only) return;
 
-  const float* attn_out = a.o.data();
+  const float* attn_out = o.data();
   if (c.sandwich_norms) {
     ensure(dev_, a.pa_out, static_cast<size_t>(N) * H);
     ensure(dev_, a.rstd_pa, N);
-    dev_.rmsnorm_forward(a.pa_out.data(), a.rstd_pa.data(), a.o.data(), L.post_attn_norm->value.data(), N, H,
+    dev_.rmsnorm_forward(a.pa_out.data(), a.rstd_pa.data(), o.data(), L.post_attn_norm->value.data(), N, H,
                          c.rms_eps, g1);
     emit(p, HookModule::PostAttentionLayernorm, i, a.pa_out.data(), H, T);
     attn_out = a.pa_out.data();
@@ -238,15 +241,16 @@ void Engine::layer_forward(Pass& p, int i, bool attn_only) {
   linear_forward(p, L.up, a.ln2.data(), a.up.data(), a.lin[kUp]);
   emit(p, HookModule::UpProj, i, a.up.data(), I, T);
   dev_.gated_act_forward(a.act.data(), a.gate.data(), a.up.data(), static_cast<size_t>(N) * I, c.activation);
-  ensure(dev_, a.down, static_cast<size_t>(N) * H);
-  linear_forward(p, L.down, a.act.data(), a.down.data(), a.lin[kDown]);
-  emit(p, HookModule::DownProj, i, a.down.data(), H, T);
-  emit(p, HookModule::Mlp, i, a.down.data(), H, T);
-  const float* mlp_out = a.down.data();
+  Tensor& down = c.sandwich_norms ? a.down : p.scratch_down;
+  ensure(dev_, down, static_cast<size_t>(N) * H);
+  linear_forward(p, L.down, a.act.data(), down.data(), a.lin[kDown]);
+  emit(p, HookModule::DownProj, i, down.data(), H, T);
+  emit(p, HookModule::Mlp, i, down.data(), H, T);
+  const float* mlp_out = down.data();
   if (c.sandwich_norms) {
     ensure(dev_, a.pf_out, static_cast<size_t>(N) * H);
     ensure(dev_, a.rstd_pf, N);
-    dev_.rmsnorm_forward(a.pf_out.data(), a.rstd_pf.data(), a.down.data(), L.post_ffn_norm->value.data(), N, H,
+    dev_.rmsnorm_forward(a.pf_out.data(), a.rstd_pf.data(), down.data(), L.post_ffn_norm->value.data(), N, H,
                          c.rms_eps, g1);
     emit(p, HookModule::PostFeedforwardLayernorm, i, a.pf_out.data(), H, T);
     mlp_out = a.pf_out.data();
@@ -341,8 +345,13 @@ void check_hook(const ModelConfig& c, const HookRef& h) {
 ForwardResult Engine::forward(const ForwardRequest& req) {
   validate_batch(req.batch);
   const ModelConfig& c = config_;
+  // lm_head's output exists only when logits are computed: a hook on it computes them all.
+  bool head_hooked = false;
+  for (const HookRef& h : req.captures) head_hooked = head_hooked || h.module == HookModule::LmHead;
+  for (const Intervention& iv : req.interventions) head_hooked = head_hooked || iv.hook.module == HookModule::LmHead;
+  const LogitsMode computed = req.logits == LogitsMode::None && head_hooked ? LogitsMode::All : req.logits;
   StopPoint stop = req.stop;
-  if (req.logits != LogitsMode::None) stop = StopPoint{-1, Stage::Full};
+  if (computed != LogitsMode::None) stop = StopPoint{-1, Stage::Full};
   if (stop.stage == Stage::Attn || stop.stage == Stage::Block)
     if (stop.layer < 0 || stop.layer >= c.layers) throw EngineError("forward: stopAt layer out of range");
   for (const HookRef& h : req.captures) {
@@ -355,19 +364,24 @@ ForwardResult Engine::forward(const ForwardRequest& req) {
     const int width = hook_width(c, iv.hook.module);
     if (iv.kind == Intervention::Kind::Add && static_cast<int>(iv.vector.size()) != width)
       throw EngineError("intervention add: vector must have " + std::to_string(width) + " values");
-    if (iv.kind == Intervention::Kind::Patch && !iv.patch) throw EngineError("intervention patch: no tensor");
+    if (iv.kind == Intervention::Kind::Patch) {
+      const bool last = iv.hook.module == HookModule::LmHead && computed == LogitsMode::Last;
+      const size_t want = static_cast<size_t>(req.batch.rows) * (last ? 1 : req.batch.tokens) * width;
+      if (!iv.patch || iv.patch_size != want)
+        throw EngineError("intervention patch: the tensor must have " + std::to_string(want) + " values");
+    }
   }
   PassRequest r;
   r.batch = req.batch;
   r.adapter = req.adapter;
   r.stop = stop;
-  r.logits = req.logits;
+  r.logits = computed;
   r.captures = &req.captures;
   r.interventions = &req.interventions;
   run_pass(workspace_, r);
   ForwardResult out;
-  out.logit_positions = workspace_.logit_positions;
-  if (workspace_.logit_positions > 0) {
+  out.logit_positions = req.logits == LogitsMode::None ? 0 : workspace_.logit_positions;
+  if (out.logit_positions > 0) {
     out.logits.resize(static_cast<size_t>(req.batch.rows) * workspace_.logit_positions * c.vocab);
     workspace_.logits.download(out.logits.data());
   }
@@ -402,6 +416,8 @@ std::vector<float> Engine::prefill(const TokenBatch& batch, bool adapter, KvCach
 std::vector<float> Engine::decode(KvCache& cache, const int32_t* ids, const int32_t* positions,
                                   const uint8_t* mask, bool adapter) {
   if (cache.rows == 0) throw EngineError("decode: the cache is empty (prefill first)");
+  if (static_cast<int>(cache.keys.size()) != config_.layers || cache.kv_width != config_.kv_width())
+    throw EngineError("decode: the cache was made by another model");
   TokenBatch batch{cache.rows, 1, ids, mask, positions};
   validate_batch(batch);
   PassRequest r;

@@ -56,6 +56,7 @@ struct Intervention {
   std::vector<float> vector;  // Add: [width]
   float factor = 1.0f;        // Scale
   const float* patch = nullptr;  // Patch: host [rows, tokens, width], valid for the call
+  size_t patch_size = 0;         // its number of values (checked against the hook's output)
   /** Callback: rewrites the host copy of the output in place ([rows, tokens, width]). */
   std::function<void(float* data, int rows, int tokens, int width)> callback;
 };

@@ -35,7 +35,7 @@ void linear_forward(Device& dev, Linear& lin, int n, bool adapter, float dropout
 
 void linear_backward(Device& dev, Linear& lin, int n, bool adapter, float dropout, const float* x,
                      const LinearActs& acts, const float* dy, float* dx, Tensor& scratch_r, Tensor& scratch_in) {
-  dev.gemm(false, false, n, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value.data(), lin.in, 1.0f, dx, lin.in);
+  if (dx) dev.gemm(false, false, n, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value.data(), lin.in, 1.0f, dx, lin.in);
   if (lin.weight->trainable)
     dev.gemm(true, false, lin.out, lin.in, n, 1.0f, dy, lin.out, x, lin.in, 1.0f,
              lin.weight->grad_for_accumulation(dev), lin.in);
@@ -51,6 +51,7 @@ void linear_backward(Device& dev, Linear& lin, int n, bool adapter, float dropou
   dev.gemm(false, false, n, r, lin.out, s, dy, lin.out, lin.lora.b->value.data(), r, 0.0f, scratch_r.data(), r);
   dev.gemm(true, false, r, lin.in, n, 1.0f, scratch_r.data(), r, xin, lin.in, 1.0f,
            lin.lora.a->grad_for_accumulation(dev), lin.in);
+  if (!dx) return;
   if (dropped) {
     const size_t count = static_cast<size_t>(n) * lin.in;
     scratch_in.resize(dev, count);

@@ -21,7 +21,7 @@ void linear_forward(Device& dev, Linear& lin, int n, bool adapter, float dropout
 /**
  * dx += dy W; trainable W, b accumulate dW += dy^T x, db += sum_rows dy; LoRA pairs (always trainable):
  *   dB += s dy^T u,  du = s dy B,  dA += du^T x_d,  dx += (du A) * mask
- * `dropout` must be the forward's (0: no mask). scratch_r [n, r] and scratch_in [n, in] are resized as needed.
+ * `dropout` must be the forward's (0: no mask). dx null: the input gradient is not needed. scratch_r [n, r] and scratch_in [n, in] are resized as needed.
  */
 void linear_backward(Device& dev, Linear& lin, int n, bool adapter, float dropout, const float* x,
                      const LinearActs& acts, const float* dy, float* dx, Tensor& scratch_r, Tensor& scratch_in);

@@ -14,6 +14,8 @@ struct Parameter {
   std::vector<int64_t> shape;
   Tensor value;
   bool trainable = false;
+  /** Its values arrived (loading checks that every weight did). */
+  bool loaded = false;
 
   Tensor grad;
   /** A backward reached this parameter since the last zero_grad (torch: grad is not None). */

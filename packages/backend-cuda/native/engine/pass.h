@@ -21,16 +21,16 @@ enum LinearSlot { kQ, kK, kV, kO, kGate, kUp, kDown, kLinearSlots };
 
 struct LayerActs {
   Tensor ln1, rstd1;           // input_layernorm output and 1/rms
-  Tensor q, k, v;              // projections (pre-RoPE q, k; v as is)
+  Tensor v;                    // v_proj output (attention backward reads it)
   Tensor q_rot, k_rot;         // after RoPE
   Tensor probs, capped;        // attention probabilities [B, nH, T, S]; soft-capped scores (Gemma-2)
   Tensor ctx;                  // attention output before o_proj [N, nH * D]
-  Tensor o;                    // o_proj output
+  Tensor o;                    // o_proj output (kept for Gemma-2's post-attention norm backward)
   Tensor pa_out, rstd_pa;      // Gemma-2 post-attention norm of o
   Tensor h1;                   // residual after attention
   Tensor ln2, rstd2;           // the norm feeding the MLP
   Tensor gate, up, act;        // act = act(gate) * up
-  Tensor down;                 // down_proj output
+  Tensor down;                 // down_proj output (kept for Gemma-2's post-feedforward norm backward)
   Tensor pf_out, rstd_pf;      // Gemma-2 post-feedforward norm
   LinearActs lin[kLinearSlots];
 };
@@ -65,6 +65,8 @@ struct Pass {
   Tensor final_norm, rstd_final;
   Tensor logits;                   // after final soft-capping
   Tensor logits_rows;              // 'last': the gathered last-position rows of final_norm
+  // Outputs backward never reads, shared by every layer: pre-RoPE q and k; o and down without sandwich norms.
+  Tensor scratch_q, scratch_k, scratch_o, scratch_down;
 
   // hooks
   std::vector<HookRef> capture_hooks;

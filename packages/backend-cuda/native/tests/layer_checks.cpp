@@ -27,6 +27,37 @@ double dot(const Vec& a, const Vec& b) {
   return s;
 }
 
+// ---------------------------------------------------------------- GEMM (split over the pool when large)
+void check_gemm(Ledger& L) {
+  Random rng(12);
+  struct Shape {
+    int m, n, k;
+  };
+  // Large enough to be split by rows (first) and by columns (second); the third runs as one call.
+  for (Shape s : {Shape{300, 200, 70}, Shape{40, 500, 100}, Shape{8, 8, 8}})
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        const int lda = (ta ? s.m : s.k) + 3, ldb = (tb ? s.k : s.n) + 5, ldc = s.n + 2;
+        const int a_rows = ta ? s.k : s.m, b_rows = tb ? s.n : s.k;
+        Vec a = rounded(rng, static_cast<size_t>(a_rows) * lda), b = rounded(rng, static_cast<size_t>(b_rows) * ldb),
+            c = rounded(rng, static_cast<size_t>(s.m) * ldc);
+        const float alpha = 0.75f, beta = -0.5f;
+        Vec want = c;
+        for (int i = 0; i < s.m; i++)
+          for (int j = 0; j < s.n; j++) {
+            double acc = 0;
+            for (int p = 0; p < s.k; p++)
+              acc += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            want[i * ldc + j] = alpha * acc + beta * c[i * ldc + j];
+          }
+        auto af = to_float(a), bf = to_float(b), cf = to_float(c);
+        cpu::gemm(ta, tb, s.m, s.n, s.k, alpha, af.data(), lda, bf.data(), ldb, beta, cf.data(), ldc);
+        L.expect_below("gemm " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) +
+                           (ta ? " A^T" : " A") + (tb ? " B^T" : " B") + " (strided, alpha, beta)",
+                       rel_error(cf, want), 1e-6);
+      }
+}
+
 // ---------------------------------------------------------------- RMSNorm
 void check_rmsnorm(Ledger& L, bool one_plus_w) {
   Random rng(1);
@@ -407,6 +438,7 @@ void check_dropout(Ledger& L) {
 }  // namespace
 
 void run_layer_checks(Ledger& L) {
+  check_gemm(L);
   check_rmsnorm(L, false);
   check_rmsnorm(L, true);
   check_rope(L);

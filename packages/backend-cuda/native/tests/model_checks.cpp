@@ -135,11 +135,14 @@ void directional_check(Ledger& L, const std::string& tag, Engine& e, const Batch
   int reached = 0;
   for (size_t k = 0; k < params.size(); k++) {
     std::vector<double> v = rng.vec(params[k].data.size());
-    double analytic = 0;
+    double analytic = 0, g_norm = 0, v_norm = 0;
+    for (double x : v) v_norm += x * x;
     auto it = grads.find(params[k].name);
     if (it != grads.end()) {
       reached++;
       for (size_t i = 0; i < v.size(); i++) analytic += it->second[i] * v[i];
+      for (float g : it->second) g_norm += static_cast<double>(g) * g;
+      g_norm = std::sqrt(g_norm) / opts.scale;
       analytic /= opts.scale;  // gradients are of scale * loss; the returned loss is unscaled
     }
     auto loss_at = [&](double t) {
@@ -150,7 +153,10 @@ void directional_check(Ledger& L, const std::string& tag, Engine& e, const Batch
       return e.backward(batch.view(), objectives, opts).loss;
     };
     const double fd = (loss_at(h) - loss_at(-h)) / (2 * h);
-    const double err = std::abs(fd - analytic) / std::max({std::abs(analytic), std::abs(fd), 1e-3});
+    // Relative to the typical size of g . v for a random v (|g| |v| / sqrt(n)), so a direction that happens
+    // to be nearly orthogonal to g does not turn float noise into a failure.
+    const double typical = g_norm * std::sqrt(v_norm / static_cast<double>(v.size()));
+    const double err = std::abs(fd - analytic) / std::max({std::abs(analytic), std::abs(fd), typical, 1e-3});
     if (err > worst) {
       worst = err;
       worst_name = params[k].name;
@@ -159,7 +165,7 @@ void directional_check(Ledger& L, const std::string& tag, Engine& e, const Batch
   e.set_parameters(params);
   L.expect_below(tag + " [" + std::to_string(reached) + "/" + std::to_string(params.size()) + " reached; worst " +
                      worst_name.substr(worst_name.size() > 40 ? worst_name.size() - 40 : 0) + "]",
-                 worst, 2e-2);
+                 worst, 1e-2);  // float losses: FD noise ~1e-3; a wrong gradient is off by O(1)
 }
 
 Objective soo(int layer, HookModule m, const Batch* pooled) {

@@ -4,14 +4,23 @@
 #   native/tests/run.sh asan       the same checks and the 200-step SOO soak under AddressSanitizer +
 #                                  LeakSanitizer + UBSan
 #   native/tests/run.sh soak [FIXTURE_DIR [STEPS]]   the soak alone, optimised (default: hf-tiny/llama)
-# OPENBLAS_CFLAGS / OPENBLAS_LIBS override where OpenBLAS is (default: Debian's openblas-pthread).
+# OPENBLAS_CFLAGS / OPENBLAS_LIBS override where OpenBLAS is (default: what scripts/native-env.mjs finds).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 engine="$here/../engine"
 out="${SOO_NATIVE_TEST_OUT:-$(mktemp -d)}"
 mode="${1:-check}"
-blas_cflags="${OPENBLAS_CFLAGS:--I/usr/include/x86_64-linux-gnu/openblas-pthread}"
-blas_libs="${OPENBLAS_LIBS:--lopenblas}"
+# OpenBLAS as the addon's build finds it (scripts/native-env.mjs), unless given.
+env_script="$here/../../scripts/native-env.mjs"
+if [[ -z "${OPENBLAS_CFLAGS:-}" ]]; then
+  blas_cflags=""
+  for dir in $(node "$env_script" include 2>/dev/null || echo /usr/include/x86_64-linux-gnu/openblas-pthread); do
+    blas_cflags+=" -I$dir"
+  done
+else
+  blas_cflags="$OPENBLAS_CFLAGS"
+fi
+blas_libs="${OPENBLAS_LIBS:-$(node "$env_script" ldflags 2>/dev/null || echo -lopenblas)}"
 flags=(-std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread)
 if [[ "$mode" == asan ]]; then
   flags+=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined)
@@ -19,9 +28,31 @@ else
   flags+=(-O2)
 fi
 engine_sources=$(find "$engine" -name '*.cpp' | sort)
+jobs="${SOO_NATIVE_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+engine_objects=()
+# The engine's objects, compiled once per run ($jobs at a time; a failed compile stops the script).
+compile_engine() {
+  mkdir -p "$out/obj"
+  local running=0
+  for src in $engine_sources; do
+    local obj="$out/obj/$(echo "${src#"$engine"/}" | tr / _).o"
+    engine_objects+=("$obj")
+    g++ "${flags[@]}" $blas_cflags -c "$src" -o "$obj" &
+    running=$((running + 1))
+    if ((running >= jobs)); then
+      wait -n
+      running=$((running - 1))
+    fi
+  done
+  while ((running > 0)); do
+    wait -n
+    running=$((running - 1))
+  done
+}
 build() { # name sources...
   local name="$1"; shift
-  g++ "${flags[@]}" $blas_cflags "$@" $engine_sources $blas_libs -o "$out/$name"
+  [[ ${#engine_objects[@]} -gt 0 ]] || compile_engine
+  g++ "${flags[@]}" $blas_cflags "$@" "${engine_objects[@]}" $blas_libs -o "$out/$name"
 }
 # The oracle fixtures: SOO_SHARED/fixtures, else the first shared/fixtures found walking up from here
 # (as core's sharedDir does).

@@ -115,6 +115,10 @@ describe('soo demo (shortened)', () => {
     expect(r.code, r.err).toBe(0);
     const report = readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(report).toContain('# SOO demo on the embedded toy model');
+    // The model's exact size (from its config), and why a Llama gets the "gemma" answer suffix.
+    expect(report).toMatch(/a \d{1,3}(,\d{3})+-parameter Llama/);
+    expect(report).toContain("the paper's suffix for Gemma");
+    expect(report).toContain('## Answers by category, %');
     expect(existsSync(path.join(out, 'rates_main.svg'))).toBe(true);
     const runs = readdirSync(path.join(out, 'runs')).sort();
     expect(runs).toEqual(['exposure-seed276', 'none', 'soo-seed276']);

@@ -14,10 +14,13 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
   PAPER_SEEDS,
+  SUFFIX_PRESETS,
   aggregate,
   executeRun,
   experimentMarkdown,
   formatMeanSd,
+  loadDecoderConfig,
+  parameterCount,
   parseExperimentConfig,
   planRuns,
   toyModelDir,
@@ -104,16 +107,22 @@ export function baselineWarning(t: ExperimentTable): string | null {
   return `The baseline model is deceptive on ${base.mean.toFixed(1)}% of main-scenario prompts (below 90%): an SOO effect cannot be read from these numbers. See the model folder's README for what the model has and has not learned.`;
 }
 
-export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: readonly RunSummary[]): string {
+export function demoMarkdown(
+  cfg: ExperimentConfig,
+  t: ExperimentTable,
+  runs: readonly RunSummary[],
+  /** The model's parameter count, when known (the report states it). */
+  params?: number,
+): string {
   const tr = cfg.train;
   const soo = runs.find((r) => r.arm === 'soo');
   const warning = baselineWarning(t);
   const lines = [
     '# SOO demo on the embedded toy model',
     '',
-    `Model: \`${cfg.model}\` (a ~0.9 M-parameter Llama trained from scratch on the synthetic "house with Bob" world; see its README).`,
+    `Model: \`${cfg.model}\` (${params !== undefined ? `a ${params.toLocaleString('en-US')}-parameter` : 'a small'} Llama trained from scratch on the synthetic "house with Bob" world; see its README).`,
     `SOO fine-tuning: preset \`${tr.preset ?? '-'}\`${tr.layer !== undefined ? `, layer ${tr.layer}` : ''}${tr.pooling ? `, pooling ${tr.pooling}` : ''}${tr.lr !== undefined ? `, lr ${tr.lr}` : ''}${tr.epochs !== undefined ? `, ${tr.epochs} epochs` : ''}; the 52 paper pairs; seeds ${cfg.seeds.join(', ')}.`,
-    `Evaluation: ${cfg.eval.n} greedy prompts per scenario (evaluation seed ${cfg.eval.seed}, instances held out of the toy corpus), answer suffix \`${cfg.eval.suffix}\`.`,
+    `Evaluation: ${cfg.eval.n} greedy prompts per scenario (evaluation seed ${cfg.eval.seed}, instances held out of the toy corpus), answer suffix \`${cfg.eval.suffix}\`${cfg.eval.suffix === 'gemma' ? ` (${JSON.stringify(SUFFIX_PRESETS.gemma.trim())}: the paper's suffix for Gemma, named after that model, which the toy corpus ends its questions with; the toy model is a Llama)` : ''}.`,
     cfg.seeds.length > 1
       ? 'Numbers are mean ± population sd over the seeds.'
       : 'One seed: run with `--seeds` for mean ± sd.',
@@ -136,6 +145,44 @@ export function demoMarkdown(cfg: ExperimentConfig, t: ExperimentTable, runs: re
     experimentMarkdown(cfg, t, runs).replace(/^# /, '## '),
   ];
   return lines.join('\n');
+}
+
+/**
+ * A phase line with its elapsed seconds (evaluation, latent SOO and capability report no progress of their
+ * own): redrawn every second on a terminal, a plain "phase..." line otherwise. `stop` ends the line, so
+ * nothing is left half-drawn.
+ */
+export function phaseTicker(io: Io): { start(phase: string): void; stop(): void } {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let label = '';
+  let t0 = 0;
+  const seconds = () => Math.round((Date.now() - t0) / 1000);
+  const draw = () => io.err(`\r${label}... ${seconds()} s\x1b[K`);
+  let active = false;
+  return {
+    start(phase) {
+      this.stop();
+      label = phase;
+      t0 = Date.now();
+      active = true;
+      if (!io.isTTY) {
+        io.err(`${phase}...\n`);
+        return;
+      }
+      draw();
+      timer = setInterval(draw, 1000);
+      timer.unref?.();
+    },
+    stop() {
+      if (!active) return;
+      active = false;
+      if (timer) {
+        clearInterval(timer);
+        timer = null;
+        io.err(`\r${label}: ${seconds()} s\x1b[K\n`);
+      }
+    },
+  };
 }
 
 export function registerDemo(program: Command, io: Io): void {
@@ -214,17 +261,25 @@ export function registerDemo(program: Command, io: Io): void {
         const runFile = await writeRunSpec(path.join(out, 'runs', spec.id), spec);
         if (!json) io.err(`\n== ${spec.id}: ${ARM_TITLE[spec.arm] ?? spec.arm} ==\n`);
         let bar: ReturnType<typeof createProgress> | null = null;
-        const summary = await executeRun(runFile, async () => backend, {
-          onPhase: (phase) => {
-            if (json) printJson(io, { event: 'phase', run: spec.id, phase });
-            else if (phase !== 'train') io.err(`${phase}...\n`);
-          },
-          onTrainStep: (e) => {
-            bar ??= createProgress(io, { label: `${spec.arm} step`, total: e.totalSteps, json });
-            bar.update(e.step, { loss: e.loss });
-            if (e.step === e.totalSteps) bar.finish({ loss: e.loss });
-          },
-        });
+        const ticker = phaseTicker(io);
+        let summary: RunSummary;
+        try {
+          summary = await executeRun(runFile, async () => backend, {
+            onPhase: (phase) => {
+              ticker.stop();
+              if (json) printJson(io, { event: 'phase', run: spec.id, phase });
+              else if (phase !== 'train') ticker.start(phase);
+            },
+            onTrainStep: (e) => {
+              ticker.stop();
+              bar ??= createProgress(io, { label: `${spec.arm} step`, total: e.totalSteps, json });
+              bar.update(e.step, { loss: e.loss });
+              if (e.step === e.totalSteps) bar.finish({ loss: e.loss });
+            },
+          });
+        } finally {
+          ticker.stop();
+        }
         summaries.push(summary);
         if (json) printJson(io, { event: 'run', ...summary });
         else
@@ -234,7 +289,8 @@ export function registerDemo(program: Command, io: Io): void {
       }
       const t = await writeExperimentReport(out, cfg, summaries);
       const report = path.join(out, 'report.md');
-      await writeFileAtomic(report, demoMarkdown(cfg, t, summaries));
+      const params = parameterCount(await loadDecoderConfig(modelDir));
+      await writeFileAtomic(report, demoMarkdown(cfg, t, summaries, params));
       const seconds = (performance.now() - t0) / 1000;
       if (json) printJson(io, { event: 'result', out, report, seconds, table: t });
       else {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   executeRun,
+  experimentWarnings,
   isRunDone,
   planRuns,
   readExperimentConfig,
@@ -61,7 +62,10 @@ export function registerExperiment(program: Command, io: Io): void {
     .description(
       'run every arm x seed of an experiment.json (resumable: finished runs are not redone), then write the report',
     )
-    .argument('<experiment>', 'experiment.json (see the @soo/core README for its fields)')
+    .argument(
+      '<experiment>',
+      'experiment.json (its fields: "Experiment files" in packages/core/README.md, or the docs site reference)',
+    )
     .option('--out <dir>', 'output folder (default: <name>-results beside the experiment file)')
     .option('--jobs <n>', 'runs at once; above 1 each run is its own soo process', '1')
     .option('--json', 'progress and the summary as JSON lines')
@@ -100,12 +104,15 @@ export function registerExperiment(program: Command, io: Io): void {
       progress.finish();
       const summaries = await readRunSummaries(path.join(out, 'runs'));
       const table = await writeExperimentReport(out, cfg, summaries);
+      const warnings = experimentWarnings(table);
+      if (!opts.json) for (const w of warnings) io.err(`warning: ${w}\n`);
       if (opts.json)
         printJson(io, {
           event: 'summary',
           out,
           runs: summaries.length,
           skipped: runs.length - todo.length,
+          warnings,
           table,
         });
       else

@@ -101,7 +101,8 @@ export function registerStep(program: Command, io: Io): void {
         }
         const final = await trainer.computeLossAndGrads(batch);
         losses.push(final.loss);
-        progress.finish({ loss: final.loss });
+        // The final loss (after the last step) is on the summary line below, not a second "step n/n".
+        progress.finish();
         trainer.dispose();
         tensors.loss = { dtype: 'F32', shape: [losses.length], data: Float32Array.from(losses) };
         const adapter = await model.getAdapter();

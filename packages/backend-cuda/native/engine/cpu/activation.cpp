@@ -54,6 +54,16 @@ void gated_act_forward(float* out, const float* gate, const float* up, size_t n,
 
 void gated_act_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n,
                         Activation a) {
+  if (a == Activation::Silu) {  // one exp per element: s = sigmoid(x) gives both silu and its derivative
+    parallel_for(n, 4096, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; i++) {
+        const float x = gate[i], s = 1.0f / (1.0f + std::exp(-x));
+        dgate[i] = dout[i] * up[i] * (s * (1.0f + x * (1.0f - s)));
+        dup[i] = dout[i] * (x * s);
+      }
+    });
+    return;
+  }
   parallel_for(n, 4096, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; i++) {
       dgate[i] = dout[i] * up[i] * act_grad(gate[i], a);

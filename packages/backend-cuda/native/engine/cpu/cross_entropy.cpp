@@ -16,8 +16,8 @@ namespace {
 inline void row_logsumexp(const float* z, int vocab, float& mx, double& lse) {
   mx = z[0];
   for (int j = 1; j < vocab; j++) mx = std::max(mx, z[j]);
-  double sum = 0;
-  for (int j = 0; j < vocab; j++) sum += std::exp(static_cast<double>(z[j] - mx));
+  double sum = 0;  // float exponentials (exact to an ulp), summed in double
+  for (int j = 0; j < vocab; j++) sum += std::exp(z[j] - mx);
   lse = std::log(sum);
 }
 
@@ -38,7 +38,8 @@ double cross_entropy(float* dlogits, const float* logits, const int32_t* targets
       if (dlogits) {
         float* d = dlogits + r * vocab;
         const float c = grad_scale * w;
-        for (int j = 0; j < vocab; j++) d[j] += c * static_cast<float>(std::exp(z[j] - mx - lse));
+        const float shift = static_cast<float>(mx + lse);
+        for (int j = 0; j < vocab; j++) d[j] += c * std::exp(z[j] - shift);
         d[targets[r]] -= c;
       }
     }

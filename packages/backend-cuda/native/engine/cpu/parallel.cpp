@@ -13,6 +13,16 @@
 namespace soo::cpu {
 namespace {
 
+// Set while this thread runs a parallel_for body: a nested parallel_for (a GEMM inside a per-head
+// attention job) then runs inline instead of waiting on the busy pool.
+thread_local bool in_parallel_region = false;
+
+struct RegionGuard {
+  bool saved;
+  RegionGuard() : saved(in_parallel_region) { in_parallel_region = true; }
+  ~RegionGuard() { in_parallel_region = saved; }
+};
+
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -47,6 +57,7 @@ class Pool {
 
  private:
   void work() {
+    RegionGuard guard;
     size_t finished = 0;
     for (;;) {
       size_t c = next_.fetch_add(1);
@@ -103,7 +114,7 @@ int thread_count() { return pool().size(); }
 void parallel_for(size_t n, size_t min_chunk, const std::function<void(size_t, size_t)>& body) {
   if (n == 0) return;
   int threads = thread_count();
-  if (threads == 1 || n <= min_chunk) {
+  if (threads == 1 || n <= min_chunk || in_parallel_region) {
     body(0, n);
     return;
   }

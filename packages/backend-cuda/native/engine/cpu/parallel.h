@@ -1,5 +1,5 @@
 // parallel_for over [0, n): the calling thread and a few persistent workers each take contiguous chunks.
-// Element-wise kernels use it over rows; small n runs inline.
+// Element-wise kernels use it over rows; small n, and a parallel_for inside another, run inline.
 #pragma once
 #include <cstddef>
 #include <functional>

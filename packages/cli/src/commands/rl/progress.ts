@@ -12,13 +12,16 @@ function numeric(detail: RlProgress['detail']): Record<string, number> {
 /** A progress bar for `@soo/rl`'s progress reports, created on the first one (when the total is known). */
 export function progressSink(io: Io, label: string, json: boolean) {
   let bar: Progress | undefined;
+  let total = 0;
   return {
     on(p: RlProgress): void {
       bar ??= createProgress(io, { label, total: p.total, json });
+      total = p.total;
       bar.update(p.done, numeric(p.detail));
     },
+    /** The work is complete: the final line shows done = total (reports may come before each unit). */
     finish(values?: Record<string, number>): void {
-      bar?.finish(values);
+      bar?.finish(values, total);
     },
   };
 }
