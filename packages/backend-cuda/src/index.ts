@@ -153,4 +153,3 @@ export {
   NativeCpuModel,
   createNativeCpuBackend,
 } from './native-backend.js';
-export { ropeFrequencies, type RopeFrequencies } from './native-rope.js';

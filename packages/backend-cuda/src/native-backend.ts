@@ -1,7 +1,7 @@
 /**
  * `native-cpu`: core's backend contract v2 (`backend-spec.ts`) on the native engine (C++17, fp32, OpenBLAS;
  * `native/engine`). This file only converts: core's types to the engine's typed arrays and back, engine
- * errors to core's typed `SooError`s, and RoPE frequencies (computed here, see native-rope.ts) into the
+ * errors to core's typed `SooError`s, and RoPE frequencies (core's `ropeFrequencies`) into the
  * engine. Every pass runs synchronously inside the returned promise.
  */
 import {
@@ -30,6 +30,8 @@ import {
   type ParameterInfo,
   type TokenBatch,
   type WeightDtype,
+  ropeFrequencies,
+  roundToDtype,
 } from '@soo/core';
 import {
   hasEngine,
@@ -43,7 +45,6 @@ import {
   type NativeKvCacheHandle,
 } from './native-engine.js';
 import { loadNativeAddon, nativeUnavailableError, type NativeLoadOptions } from './native-loader.js';
-import { ropeFrequencies, roundToDtype } from './native-rope.js';
 
 export const NATIVE_CPU_CAPABILITIES: BackendCapabilities = {
   train: true,

@@ -1,7 +1,7 @@
 /**
  * Test helpers: the HF oracle fixtures (hf-tiny, hf-tiny-extra) read through core's readers, as a
  * `ModelSource`, plus a relative-error measure. The fixture root is SOO_FIXTURES, else core's shipped
- * fixtures, else the shared checkout's.
+ * fixtures (packages/core/fixtures).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -20,12 +20,7 @@ import {
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 export function fixturesRoot(): string | null {
-  const candidates = [
-    process.env.SOO_FIXTURES,
-    path.resolve(here, '../../core/fixtures'),
-    path.resolve(here, '../../../shared/fixtures'),
-    '/work/shared/fixtures',
-  ];
+  const candidates = [process.env.SOO_FIXTURES, path.resolve(here, '../../core/fixtures')];
   for (const c of candidates)
     if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
   return null;

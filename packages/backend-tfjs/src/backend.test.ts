@@ -8,11 +8,11 @@ import {
   registerBackend,
   unregisterBackend,
   type DecoderConfig,
+  ropeFrequencies,
 } from '@soo/core';
 import { hfTinyDir } from '@soo/core/testing';
 import { TFJS_CPU, TFJS_WASM } from './index.js';
 import { MASK_MIN, buildAttentionMask, positionIdsFromMask } from './masks.js';
-import { ropeFrequencies } from './rope.js';
 
 describe('registry', () => {
   it('registers tfjs-wasm (default, highest priority) and tfjs-cpu', async () => {

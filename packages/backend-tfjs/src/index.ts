@@ -25,8 +25,7 @@ export type {
   RunRequest,
   RunResult,
 } from './model.js';
-export { ropeFrequencies, ropeTables, roundToDtype } from './rope.js';
-export type { RopeFrequencies } from './rope.js';
+export { ropeTables } from './rope.js';
 export { MASK_MIN, buildAttentionMask, positionIdsFromMask } from './masks.js';
 export { klTensor, lmLossTensor, sooLossTensor } from './objectives.js';
 export { activate, initTfBackend } from './tf.js';

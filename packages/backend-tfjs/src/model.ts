@@ -8,10 +8,16 @@
  * `tf.tidy` (inference) or `tf.variableGrads` (training).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DecoderConfig, StopPoint as CoreStopPoint, WeightDtype } from '@soo/core';
+import {
+  ropeFrequencies,
+  roundToDtype,
+  type DecoderConfig,
+  type StopPoint as CoreStopPoint,
+  type WeightDtype,
+} from '@soo/core';
 import { buildAttentionMask } from './masks.js';
 import { matmul, matmulConst, transposeLast } from './matmul.js';
-import { roundToDtype, ropeFrequencies, ropeTables } from './rope.js';
+import { ropeTables } from './rope.js';
 
 /** A LoRA pair on one linear module: y += (dropout(x) A^T) B^T * scaling. */
 export interface LoraWeights {

@@ -26,3 +26,4 @@ export * from './eval/judge.js';
 export * from './train/index.js';
 export * from './experiment/index.js';
 export * from './toy-model.js';
+export * from './rope.js';

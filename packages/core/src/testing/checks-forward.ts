@@ -34,7 +34,10 @@ function otherPrompt(ctx: FixtureContext): number[] {
 /** Plain base forward of the oracle prompt with the SOO hook captured (shared by the intervention checks). */
 function plainForward(ctx: FixtureContext): Promise<ForwardResult> {
   return ctx.once('plain', async () =>
-    (await ctx.shared('base')).forward(oneRow(ctx.oracle.json.input_ids), { capture: [ctx.hook], logits: 'all' }),
+    (await ctx.shared('base')).forward(oneRow(ctx.oracle.json.input_ids), {
+      capture: [ctx.hook],
+      logits: 'all',
+    }),
   );
 }
 
@@ -108,7 +111,13 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       const r = await m.forward(oneRow(ids), { logits: 'last' });
       const l = logitsOf('last logits', r);
       sameShape('last logits', l.shape, [1, 1, V]);
-      close('logits last', l.data, oracleTensor(ctx.oracle, 'logits').subarray((T - 1) * V), ctx.tol.logits, ctx.log);
+      close(
+        'logits last',
+        l.data,
+        oracleTensor(ctx.oracle, 'logits').subarray((T - 1) * V),
+        ctx.tol.logits,
+        ctx.log,
+      );
       // Two right-padded rows: 'last' is position T-1 of every row, as 'all' gives it.
       const b = rightPadded([ids, ids.slice(0, T - 3)], padIdOf(ctx.config));
       const all = logitsOf('all', await m.forward(b, { logits: 'all' })).data;
@@ -145,7 +154,13 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         let data: ArrayLike<number> = t.data;
         const mult = ctx.config.embeddingMultiplier;
         if (i === 0 && mult !== 1) data = Float64Array.from(t.data, (x) => x * mult);
-        close(`hidden_states.${i} (${p.name})`, data, oracleTensor(ctx.oracle, `hidden_states.${i}`), ctx.tol.activations, ctx.log);
+        close(
+          `hidden_states.${i} (${p.name})`,
+          data,
+          oracleTensor(ctx.oracle, `hidden_states.${i}`),
+          ctx.tol.activations,
+          ctx.log,
+        );
       });
     },
   },
@@ -154,13 +169,23 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
     title: 'captures: every o_proj vs the oracle',
     needs: ['hooks'],
     async run(ctx) {
-      const points = Array.from({ length: ctx.config.numLayers }, (_, i) => ctx.point(`model.layers.${i}.self_attn.o_proj`));
-      const r = await (await ctx.shared('base')).forward(oneRow(ctx.oracle.json.input_ids), {
+      const points = Array.from({ length: ctx.config.numLayers }, (_, i) =>
+        ctx.point(`model.layers.${i}.self_attn.o_proj`),
+      );
+      const r = await (
+        await ctx.shared('base')
+      ).forward(oneRow(ctx.oracle.json.input_ids), {
         capture: points,
         logits: 'none',
       });
       points.forEach((p, i) =>
-        close(p.name, capture('o_proj', r, p).data, oracleTensor(ctx.oracle, `o_proj.${i}`), ctx.tol.activations, ctx.log),
+        close(
+          p.name,
+          capture('o_proj', r, p).data,
+          oracleTensor(ctx.oracle, `o_proj.${i}`),
+          ctx.tol.activations,
+          ctx.log,
+        ),
       );
     },
   },
@@ -177,7 +202,10 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         // An attention-side hook stops after the attention: the same layer's MLP must not run.
         [ctx.point(`model.layers.${k}.self_attn.o_proj`), ctx.point(`model.layers.${k}.mlp`)],
         // A block hook stops after the block: the next layer (or the final norm) must not run.
-        [ctx.point(`model.layers.${k}`), ctx.point(k + 1 < L ? `model.layers.${k + 1}.self_attn.o_proj` : 'model.norm')],
+        [
+          ctx.point(`model.layers.${k}`),
+          ctx.point(k + 1 < L ? `model.layers.${k + 1}.self_attn.o_proj` : 'model.norm'),
+        ],
       ];
       for (const [hook, past] of cases) {
         const stopAt = stopPointFor([hook]);
@@ -201,11 +229,27 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         });
         check(early.logits === null, 'stopAt: logits returned');
         check(!ran, `stopAt ${JSON.stringify(stopAt)}: the pass ran "${past.name}", past the stop point`);
-        close(`${hook.name} with stopAt vs the full pass`, capture('stopAt', early, hook).data, full.data, ctx.tol.activations, ctx.log);
+        close(
+          `${hook.name} with stopAt vs the full pass`,
+          capture('stopAt', early, hook).data,
+          full.data,
+          ctx.tol.activations,
+          ctx.log,
+        );
       }
       // And the early capture is the oracle's.
-      const o = await m.forward(batch, { capture: [ctx.hook], logits: 'none', stopAt: stopPointFor([ctx.hook]) });
-      close(`${ctx.hook.name} with stopAt vs the oracle`, capture('stopAt', o, ctx.hook).data, oracleTensor(ctx.oracle, `o_proj.${k}`), ctx.tol.activations, ctx.log);
+      const o = await m.forward(batch, {
+        capture: [ctx.hook],
+        logits: 'none',
+        stopAt: stopPointFor([ctx.hook]),
+      });
+      close(
+        `${ctx.hook.name} with stopAt vs the oracle`,
+        capture('stopAt', o, ctx.hook).data,
+        oracleTensor(ctx.oracle, `o_proj.${k}`),
+        ctx.tol.activations,
+        ctx.log,
+      );
     },
   },
   {
@@ -215,12 +259,17 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
     async run(ctx) {
       const m = await ctx.shared('base');
       const p = ctx.oracle.json.padded;
-      const r = await m.forward(explicitRows(p.input_ids, p.attention_mask, p.position_ids), { logits: 'all' });
+      const r = await m.forward(explicitRows(p.input_ids, p.attention_mask, p.position_ids), {
+        logits: 'all',
+      });
       const V = ctx.config.vocabSize;
       const T = (p.input_ids[0] as number[]).length;
       const expected = oracleTensor(ctx.oracle, 'padded.logits');
       const got = logitsOf('padded', r).data;
-      check(got.length === expected.length, `padded logits: ${got.length} values, expected ${expected.length}`);
+      check(
+        got.length === expected.length,
+        `padded logits: ${got.length} values, expected ${expected.length}`,
+      );
       check(allFinite(got), 'padded logits are finite everywhere (fully masked pad queries included)');
       for (let b = 0; b < p.input_ids.length; b++) {
         const row = got.subarray(b * T * V, (b + 1) * T * V);
@@ -240,7 +289,13 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         mask.forEach((v, t) => {
           if (v !== 0) for (let j = 0; j < V; j++) realRows.push(row[t * V + j] as number);
         });
-        close(`padded.logits[${b}] real positions vs the unpadded forward`, realRows, alone, ctx.tol.logits, ctx.log);
+        close(
+          `padded.logits[${b}] real positions vs the unpadded forward`,
+          realRows,
+          alone,
+          ctx.tol.logits,
+          ctx.log,
+        );
       }
     },
   },
@@ -261,7 +316,13 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       for (let row = 0; row < rows.length; row++) {
         const n = (rows[row] as number[]).length;
         const alone = await m.forward(oneRow(rows[row] as number[]), { logits: 'all', capture: hooks });
-        close(`row ${row} logits`, all.subarray(row * b.tokens * V, (row * b.tokens + n) * V), logitsOf('alone', alone).data, ctx.tol.logits, ctx.log);
+        close(
+          `row ${row} logits`,
+          all.subarray(row * b.tokens * V, (row * b.tokens + n) * V),
+          logitsOf('alone', alone).data,
+          ctx.tol.logits,
+          ctx.log,
+        );
         if (hooks.length)
           close(
             `row ${row} ${ctx.hook.name}`,
@@ -280,7 +341,11 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
     async run(ctx) {
       const m = await ctx.shared('base');
       const block0 = ctx.point('model.layers.0');
-      const source = await m.forward(oneRow(ctx.oracle.json.input_ids), { capture: [block0], logits: 'none', stopAt: stopPointFor([block0]) });
+      const source = await m.forward(oneRow(ctx.oracle.json.input_ids), {
+        capture: [block0],
+        logits: 'none',
+        stopAt: stopPointFor([block0]),
+      });
       const tensor = capture('source', source, block0);
       const other = otherPrompt(ctx);
       const plainOther = logitsOf('other', await m.forward(oneRow(other), { logits: 'all' })).data;
@@ -289,10 +354,22 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         capture: [block0],
         interventions: [{ hook: block0, kind: 'patch', tensor }],
       });
-      close('capture of the patched hook', capture('patched', r, block0).data, tensor.data, ctx.tol.activations, ctx.log);
+      close(
+        'capture of the patched hook',
+        capture('patched', r, block0).data,
+        tensor.data,
+        ctx.tol.activations,
+        ctx.log,
+      );
       const out = logitsOf('patched', r).data;
       moved(ctx, 'patch', out, plainOther);
-      close('patched logits vs the oracle logits of the source prompt', out, oracleTensor(ctx.oracle, 'logits'), ctx.tol.logits, ctx.log);
+      close(
+        'patched logits vs the oracle logits of the source prompt',
+        out,
+        oracleTensor(ctx.oracle, 'logits'),
+        ctx.tol.logits,
+        ctx.log,
+      );
     },
   },
   {
@@ -331,7 +408,13 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         interventions: [{ hook: ctx.hook, kind: 'scale', factor: f }],
       });
       const want = { data: Float32Array.from(p.data, (x) => x * f), shape: [...p.shape] };
-      close('capture after scale', capture('scale', r, ctx.hook).data, want.data, ctx.tol.activations, ctx.log);
+      close(
+        'capture after scale',
+        capture('scale', r, ctx.hook).data,
+        want.data,
+        ctx.tol.activations,
+        ctx.log,
+      );
       const out = logitsOf('scale', r).data;
       moved(ctx, 'scale', out, logitsOf('plain', plain).data);
       close('scale logits vs patch(f * plain)', out, await patched(ctx, want), ctx.tol.logits, ctx.log);
@@ -351,10 +434,19 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         interventions: [{ hook: ctx.hook, kind: 'zero' }],
       });
       const z = capture('zero', r, ctx.hook).data;
-      check(z.every((x) => x === 0), 'zero: the captured output is not exactly zero');
+      check(
+        z.every((x) => x === 0),
+        'zero: the captured output is not exactly zero',
+      );
       const out = logitsOf('zero', r).data;
       moved(ctx, 'zero', out, logitsOf('plain', plain).data);
-      close('zero logits vs patch(0)', out, await patched(ctx, { data: new Float32Array(p.data.length), shape: [...p.shape] }), ctx.tol.logits, ctx.log);
+      close(
+        'zero logits vs patch(0)',
+        out,
+        await patched(ctx, { data: new Float32Array(p.data.length), shape: [...p.shape] }),
+        ctx.tol.logits,
+        ctx.log,
+      );
     },
   },
   {
@@ -377,8 +469,20 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       };
       const r = await m.forward(oneRow(ctx.oracle.json.input_ids), { logits: 'all', interventions: [cb] });
       if (!seen) fail('callback: never called');
-      close('callback input vs the plain capture', (seen as HostTensor).data, p.data, ctx.tol.activations, ctx.log);
-      close('callback logits vs patch(plain + v)', logitsOf('callback', r).data, await patched(ctx, broadcastAdd(p, v)), ctx.tol.logits, ctx.log);
+      close(
+        'callback input vs the plain capture',
+        (seen as HostTensor).data,
+        p.data,
+        ctx.tol.activations,
+        ctx.log,
+      );
+      close(
+        'callback logits vs patch(plain + v)',
+        logitsOf('callback', r).data,
+        await patched(ctx, broadcastAdd(p, v)),
+        ctx.tol.logits,
+        ctx.log,
+      );
     },
   },
   {
@@ -386,8 +490,16 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
     title: 'logits with the fixture adapter vs the oracle',
     needs: [],
     async run(ctx) {
-      const r = await (await ctx.shared('tuned')).forward(oneRow(ctx.oracle.json.input_ids), { logits: 'all' });
-      close('lora.logits', logitsOf('lora', r).data, oracleTensor(ctx.oracle, 'lora.logits'), ctx.tol.logits, ctx.log);
+      const r = await (
+        await ctx.shared('tuned')
+      ).forward(oneRow(ctx.oracle.json.input_ids), { logits: 'all' });
+      close(
+        'lora.logits',
+        logitsOf('lora', r).data,
+        oracleTensor(ctx.oracle, 'lora.logits'),
+        ctx.tol.logits,
+        ctx.log,
+      );
     },
   },
   {
@@ -401,13 +513,25 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       const off = logitsOf('adapter off', await m.forward(oneRow(ids), { logits: 'all', adapter: false }));
       close('adapter: false logits vs the base model', off.data, ref, ctx.tol.logits, ctx.log);
       const on = logitsOf('adapter on', await m.forward(oneRow(ids), { logits: 'all', adapter: true }));
-      close('adapter: true logits vs lora.logits', on.data, oracleTensor(ctx.oracle, 'lora.logits'), ctx.tol.logits, ctx.log);
+      close(
+        'adapter: true logits vs lora.logits',
+        on.data,
+        oracleTensor(ctx.oracle, 'lora.logits'),
+        ctx.tol.logits,
+        ctx.log,
+      );
       if (ctx.backend.capabilities.generate) {
         const V = ctx.config.vocabSize;
         const T = ids.length;
         const { cache, logits } = await m.prefill(oneRow(ids), { adapter: false });
         cache.dispose();
-        close('prefill adapter: false vs the base model', logits.data, ref.subarray((T - 1) * V), ctx.tol.logits, ctx.log);
+        close(
+          'prefill adapter: false vs the base model',
+          logits.data,
+          ref.subarray((T - 1) * V),
+          ctx.tol.logits,
+          ctx.log,
+        );
       }
     },
   },
@@ -420,7 +544,10 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       try {
         const ids = ctx.oracle.json.input_ids;
         const a = await ctx.adapter();
-        const names = m.parameters().map((p) => p.name).sort();
+        const names = m
+          .parameters()
+          .map((p) => p.name)
+          .sort();
         check(
           JSON.stringify(names) === JSON.stringify([...a.tensors.keys()].sort()),
           `parameters() with the adapter: [${names.slice(0, 3).join(', ')}...] (${names.length}), expected the ${a.tensors.size} PEFT keys`,
@@ -428,9 +555,26 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         for (const p of m.parameters()) sameShape(p.name, p.shape, a.tensors.get(p.name)?.shape ?? []);
         await m.detachAdapter();
         check(m.parameters().length === 0, 'parameters() after detachAdapter is not empty');
-        close('logits after detach vs the base model', logitsOf('detached', await m.forward(oneRow(ids), { logits: 'all' })).data, await baseLogitsReference(ctx), ctx.tol.logits, ctx.log);
-        await m.attachAdapter({ scaling: a.scaling, tensors: new Map([...a.tensors].map(([k, t]) => [k, { data: t.data.slice(), shape: [...t.shape] }])) });
-        close('logits after attaching again vs lora.logits', logitsOf('attached', await m.forward(oneRow(ids), { logits: 'all' })).data, oracleTensor(ctx.oracle, 'lora.logits'), ctx.tol.logits, ctx.log);
+        close(
+          'logits after detach vs the base model',
+          logitsOf('detached', await m.forward(oneRow(ids), { logits: 'all' })).data,
+          await baseLogitsReference(ctx),
+          ctx.tol.logits,
+          ctx.log,
+        );
+        await m.attachAdapter({
+          scaling: a.scaling,
+          tensors: new Map(
+            [...a.tensors].map(([k, t]) => [k, { data: t.data.slice(), shape: [...t.shape] }]),
+          ),
+        });
+        close(
+          'logits after attaching again vs lora.logits',
+          logitsOf('attached', await m.forward(oneRow(ids), { logits: 'all' })).data,
+          oracleTensor(ctx.oracle, 'lora.logits'),
+          ctx.tol.logits,
+          ctx.log,
+        );
       } finally {
         m.dispose();
       }
@@ -448,21 +592,37 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         const got = await m.getParameters();
         // Values as stored: exact in float32, rounded once at lower precision.
         const storage = ctx.tol.activations / 10;
-        for (const [k, t] of a.tensors) close(`getParameters ${k}`, got.get(k)?.data, t.data, storage, ctx.log);
+        for (const [k, t] of a.tensors)
+          close(`getParameters ${k}`, got.get(k)?.data, t.data, storage, ctx.log);
         const changed = new Map<string, HostTensor>();
-        for (const [k, t] of got) changed.set(k, { data: Float32Array.from(t.data, (x) => (k.includes('lora_B') ? -x : x)), shape: [...t.shape] });
+        for (const [k, t] of got)
+          changed.set(k, {
+            data: Float32Array.from(t.data, (x) => (k.includes('lora_B') ? -x : x)),
+            shape: [...t.shape],
+          });
         await m.setParameters(changed);
         const back = await m.getParameters();
-        for (const [k, t] of changed) close(`after setParameters ${k}`, back.get(k)?.data, t.data, storage, ctx.log);
+        for (const [k, t] of changed)
+          close(`after setParameters ${k}`, back.get(k)?.data, t.data, storage, ctx.log);
         // B -> -B flips the adapter's update: the logits must follow.
         const lora = oracleTensor(ctx.oracle, 'lora.logits');
-        moved(ctx, 'setParameters', logitsOf('negated', await m.forward(oneRow(ids), { logits: 'all' })).data, lora);
+        moved(
+          ctx,
+          'setParameters',
+          logitsOf('negated', await m.forward(oneRow(ids), { logits: 'all' })).data,
+          lora,
+        );
         await m.setParameters(got);
-        close('logits after restoring vs lora.logits', logitsOf('restored', await m.forward(oneRow(ids), { logits: 'all' })).data, lora, ctx.tol.logits, ctx.log);
+        close(
+          'logits after restoring vs lora.logits',
+          logitsOf('restored', await m.forward(oneRow(ids), { logits: 'all' })).data,
+          lora,
+          ctx.tol.logits,
+          ctx.log,
+        );
       } finally {
         m.dispose();
       }
     },
   },
 ];
-

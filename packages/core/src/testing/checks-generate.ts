@@ -4,7 +4,9 @@
  * sampling (core samples on the host, so the same seed must give the same tokens).
  */
 import type { BackendModel, HostTensor, TokenBatch } from '../backend-spec.js';
+import { generate } from '../generate.js';
 import { Rng } from '../rng.js';
+import { sampleToken } from '../sampling.js';
 import { check, close, fail, identical, sameShape } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
 import { explicitRows, type FixtureContext, leftPadded, oneRow, padIdOf } from './context.js';
@@ -19,7 +21,9 @@ function argmax(a: ArrayLike<number>, from: number, n: number): number {
 /** A batch as [rows][tokens] grids, to extend it one token per row. */
 function grids(b: TokenBatch): { ids: number[][]; mask: number[][]; pos: number[][] } {
   const rows = (a: ArrayLike<number>) =>
-    Array.from({ length: b.rows }, (_, r) => Array.from({ length: b.tokens }, (_, t) => a[r * b.tokens + t] as number));
+    Array.from({ length: b.rows }, (_, r) =>
+      Array.from({ length: b.tokens }, (_, t) => a[r * b.tokens + t] as number),
+    );
   return { ids: rows(b.ids), mask: rows(b.attentionMask), pos: rows(b.positionIds) };
 }
 
@@ -40,7 +44,10 @@ async function decodeAgainstForward(
   const { cache, logits } = await m.prefill(b);
   try {
     sameShape(`${label} prefill logits`, logits.shape, [b.rows, V]);
-    check(cache.length === b.tokens, `${label}: cache.length ${cache.length} after prefill, expected ${b.tokens}`);
+    check(
+      cache.length === b.tokens,
+      `${label}: cache.length ${cache.length} after prefill, expected ${b.tokens}`,
+    );
     const first = (await m.forward(b, { logits: 'last' })).logits as HostTensor;
     close(`${label} prefill logits vs forward`, logits.data, first.data, ctx.tol.logits, ctx.log);
     for (const [s, tokens] of next.entries()) {
@@ -51,19 +58,29 @@ async function decodeAgainstForward(
         attentionMask: new Uint8Array(rows.length).fill(1),
       });
       sameShape(`${label} decode logits`, out.shape, [b.rows, V]);
-      check(cache.length === b.tokens + s + 1, `${label}: cache.length ${cache.length} after ${s + 1} decode steps`);
+      check(
+        cache.length === b.tokens + s + 1,
+        `${label}: cache.length ${cache.length} after ${s + 1} decode steps`,
+      );
       g.ids.forEach((r, i) => r.push(tokens[i] as number));
       g.mask.forEach((r) => r.push(1));
       g.pos.forEach((r, i) => r.push(positions[i] as number));
-      const ref = (await m.forward(explicitRows(g.ids, g.mask, g.pos), { logits: 'last' })).logits as HostTensor;
-      close(`${label} decode step ${s + 1} vs forward over the extended sequence`, out.data, ref.data, ctx.tol.logits, ctx.log);
+      const ref = (await m.forward(explicitRows(g.ids, g.mask, g.pos), { logits: 'last' }))
+        .logits as HostTensor;
+      close(
+        `${label} decode step ${s + 1} vs forward over the extended sequence`,
+        out.data,
+        ref.data,
+        ctx.tol.logits,
+        ctx.log,
+      );
     }
   } finally {
     cache.dispose();
   }
 }
 
-async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed: string, V: number) {
+async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed: string) {
   const rng = new Rng(seed);
   const ids: number[] = [];
   const logits: Float32Array[] = [];
@@ -72,24 +89,15 @@ async function sampleRun(m: BackendModel, prompt: number[], steps: number, seed:
     let l = first.data;
     for (let s = 0; s < steps; s++) {
       logits.push(l.slice());
-      // Temperature 0.8, inverse CDF on one uniform draw (core's sampling, in float64).
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) max = Math.max(max, (l[j] as number) / 0.8);
-      const p = Float64Array.from({ length: V }, (_, j) => Math.exp((l[j] as number) / 0.8 - max));
-      const total = p.reduce((a, x) => a + x, 0);
-      let u = rng.next() * total;
-      let tok = V - 1;
-      for (let j = 0; j < V; j++) {
-        u -= p[j] as number;
-        if (u < 0) {
-          tok = j;
-          break;
-        }
-      }
+      const tok = sampleToken(l, rng, 0.8, undefined, 0.95); // core's sampling, float64 on the host
       ids.push(tok);
       const pos = prompt.length + s;
       l = (
-        await m.decode(cache, { ids: Int32Array.of(tok), positionIds: Int32Array.of(pos), attentionMask: Uint8Array.of(1) })
+        await m.decode(cache, {
+          ids: Int32Array.of(tok),
+          positionIds: Int32Array.of(pos),
+          attentionMask: Uint8Array.of(1),
+        })
       ).data;
     }
   } finally {
@@ -161,12 +169,27 @@ export const GENERATE_CHECKS: readonly ConformanceCheckDef[] = [
     needs: ['generate'],
     async run(ctx) {
       const m = await ctx.shared('tuned');
-      const V = ctx.config.vocabSize;
       const prompt = ctx.oracle.json.greedy.prompt_ids;
-      const a = await sampleRun(m, prompt, 6, 'conformance/sample', V);
-      const b = await sampleRun(m, prompt, 6, 'conformance/sample', V);
-      check(JSON.stringify(a.ids) === JSON.stringify(b.ids), `sampled ${JSON.stringify(a.ids)} then ${JSON.stringify(b.ids)}`);
+      const a = await sampleRun(m, prompt, 6, 'conformance/sample');
+      const b = await sampleRun(m, prompt, 6, 'conformance/sample');
+      check(
+        JSON.stringify(a.ids) === JSON.stringify(b.ids),
+        `sampled ${JSON.stringify(a.ids)} then ${JSON.stringify(b.ids)}`,
+      );
       a.logits.forEach((l, s) => identical(`sampling step ${s + 1} logits`, b.logits[s], l));
+      // And through core's generate (left-padded rows, temperature, top-p, a seed).
+      const input = {
+        prompts: [prompt, prompt.slice(0, 5)],
+        maxNewTokens: 6,
+        temperature: 0.8,
+        topP: 0.95,
+        seed: 5,
+      };
+      const [g1, g2] = [await generate(m, input), await generate(m, input)];
+      check(
+        JSON.stringify(g1) === JSON.stringify(g2),
+        `generate with seed 5: ${JSON.stringify(g1)} then ${JSON.stringify(g2)}`,
+      );
     },
   },
 ];

@@ -11,13 +11,20 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AdamWStepOptions, BackendModel, BackwardOptions, HostTensor, Objective, TokenBatch } from '../backend-spec.js';
-import { stopPointFor } from '../hooks.js';
+import type {
+  AdamWStepOptions,
+  BackendModel,
+  BackwardOptions,
+  HostTensor,
+  Objective,
+  TokenBatch,
+} from '../backend-spec.js';
+import { type HookPoint, stopPointFor } from '../hooks.js';
 import { Rng } from '../rng.js';
 import { SafetensorsFile, serializeSafetensors } from '../safetensors/index.js';
 import { check, close, closeScalar, fail, identical } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
-import { type FixtureContext, oneRow, padIdOf, rightPadded } from './context.js';
+import { type FixtureContext, padIdOf, rightPadded } from './context.js';
 import { relativeError } from './fixtures.js';
 import {
   adamwReferenceStep,
@@ -27,7 +34,6 @@ import {
   newAdamWReferenceState,
   norm,
   oracleTensor,
-  rms,
   sooReference,
 } from './references.js';
 
@@ -43,7 +49,10 @@ function fullPairBatch(ctx: FixtureContext): Batch {
 function pooledPairsBatch(ctx: FixtureContext): Batch {
   const s = ctx.oracle.json.soo;
   const n = s.self_ids.length - 4;
-  return rightPadded([s.self_ids, s.self_ids.slice(0, n), s.other_ids, s.other_ids.slice(0, n)], padIdOf(ctx.config));
+  return rightPadded(
+    [s.self_ids, s.self_ids.slice(0, n), s.other_ids, s.other_ids.slice(0, n)],
+    padIdOf(ctx.config),
+  );
 }
 
 /** Two rows of the oracle prompt, the second shorter (right-padded): for KL and next-token objectives. */
@@ -62,8 +71,18 @@ function poolWeights(b: Batch, pooling: 'last' | 'mean'): Float32Array {
   return w;
 }
 
-function sooObjective(ctx: FixtureContext, b: Batch, pooling: 'last' | 'mean' | 'full', weight = 1): Objective {
-  return { kind: 'soo', hook: ctx.hook, poolWeights: pooling === 'full' ? null : poolWeights(b, pooling), weight };
+function sooObjective(
+  ctx: FixtureContext,
+  b: Batch,
+  pooling: 'last' | 'mean' | 'full',
+  weight = 1,
+): Objective {
+  return {
+    kind: 'soo',
+    hook: ctx.hook,
+    poolWeights: pooling === 'full' ? null : poolWeights(b, pooling),
+    weight,
+  };
 }
 
 function klObjective(b: Batch, weight = 1): Objective {
@@ -95,13 +114,9 @@ function options(objectives: readonly Objective[], extra: Partial<BackwardOption
     scale: 1,
     dropout: 0,
     dropoutSeed: 0,
-    stopAt: soo ? stopPointFor(objectives.map((o) => (o as { hook: import('../hooks.js').HookPoint }).hook)) : null,
+    stopAt: soo ? stopPointFor(objectives.map((o) => (o as { hook: HookPoint }).hook)) : null,
     ...extra,
   };
-}
-
-function rowIds(b: Batch, r: number): number[] {
-  return Array.from(b.ids.subarray(r * b.tokens, r * b.tokens + (b.lengths[r] as number)));
 }
 
 function rowWeights(w: Float32Array, b: Batch, r: number): number[] {
@@ -148,7 +163,10 @@ async function lossAndGrads(
   m.zeroGrad();
   const r = await m.backward(b, objectives, options(objectives, extra));
   check(Number.isFinite(r.loss), `backward: loss ${r.loss}`);
-  check(r.values.length === objectives.length, `backward: ${r.values.length} values for ${objectives.length} objectives`);
+  check(
+    r.values.length === objectives.length,
+    `backward: ${r.values.length} values for ${objectives.length} objectives`,
+  );
   const grads = await m.getGradients();
   m.zeroGrad();
   return { loss: r.loss, values: r.values, grads };
@@ -166,6 +184,9 @@ function copyParams(p: ReadonlyMap<string, HostTensor>): Map<string, HostTensor>
  * orthogonal to it to second order through Ĝ and to first order through R̂. Random directions alone would be
  * nearly orthogonal to the gradient in thousands of dimensions and measure only noise.
  */
+/** Directions per check: one D = Ĝ + ½R̂ already tests the scale and (to second order) the direction of G. */
+const DIRECTIONS = 1;
+
 async function directional(
   ctx: FixtureContext,
   m: BackendModel,
@@ -184,21 +205,32 @@ async function directional(
     const p = new Map<string, HostTensor>();
     for (const [k, t] of theta) {
       const d = dir.get(k) as Float64Array;
-      p.set(k, { data: Float32Array.from(t.data, (x, i) => x + s * h * (d[i] as number)), shape: [...t.shape] });
+      p.set(k, {
+        data: Float32Array.from(t.data, (x, i) => x + s * h * (d[i] as number)),
+        shape: [...t.shape],
+      });
     }
     await m.setParameters(p);
     return reference(m);
   };
   try {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < DIRECTIONS; i++) {
       const rng = new Rng(`conformance/direction/${i}`);
-      const rand = new Map([...theta].map(([k, t]) => [k, Float64Array.from(rng.normalArray(t.data.length))]));
+      const rand = new Map(
+        [...theta].map(([k, t]) => [k, Float64Array.from(rng.normalArray(t.data.length))]),
+      );
       const rNorm = Math.sqrt(dotMaps(rand, rand));
       const dir = new Map<string, Float64Array>();
       for (const [k, t] of theta) {
         const g = gFlat.get(k);
         const r = rand.get(k) as Float64Array;
-        dir.set(k, Float64Array.from({ length: t.data.length }, (_, j) => (g ? (g[j] as number) / gNorm : 0) + (0.5 * (r[j] as number)) / rNorm));
+        dir.set(
+          k,
+          Float64Array.from(
+            { length: t.data.length },
+            (_, j) => (g ? (g[j] as number) / gNorm : 0) + (0.5 * (r[j] as number)) / rNorm,
+          ),
+        );
       }
       const gd = dotMaps(dir, gFlat);
       const [m2, m1, p1, p2] = [await at(dir, -2), await at(dir, -1), await at(dir, 1), await at(dir, 2)];
@@ -237,7 +269,12 @@ async function klReferenceOf(ctx: FixtureContext, m: BackendModel, b: Batch, o: 
   let value = 0;
   let sens = 0;
   for (let r = 0; r < b.rows; r++) {
-    const k = klReference(rowLogits(base, b, r, V), rowLogits(tuned, b, r, V), V, rowWeights(o.weights, b, r));
+    const k = klReference(
+      rowLogits(base, b, r, V),
+      rowLogits(tuned, b, r, V),
+      V,
+      rowWeights(o.weights, b, r),
+    );
     value += k.value;
     sens += k.sensitivity;
   }
@@ -292,7 +329,9 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         closeLoss(ctx, 'soo.full loss vs the oracle', loss, ctx.oracle.json.soo.loss, fwd.kappa);
         closeLoss(ctx, 'soo.full loss vs core float64 from forward captures', loss, fwd.value, fwd.kappa);
         closeScalar('values[0] = loss (weight 1)', values[0] as number, loss, 1e-12);
-        const keys = [...ctx.oracle.tensors.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
+        const keys = [...ctx.oracle.tensors.keys()]
+          .filter((k) => k.startsWith('grad.'))
+          .map((k) => k.slice(5));
         for (const k of grads.keys()) check(keys.includes(k), `getGradients: unknown parameter "${k}"`);
         for (const key of keys) {
           const want = oracleTensor(ctx.oracle, `grad.${key}`);
@@ -303,23 +342,34 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
       });
     },
   },
-  ...(['last', 'mean'] as const).map(
-    (pooling): ConformanceCheckDef => ({
-      id: `soo.${pooling}`,
-      title: `SOO pooling ${pooling} on padded pairs: loss vs core float64, directional derivatives`,
-      needs: ['train', 'hooks'],
-      async run(ctx) {
-        await withModel(ctx, async (m) => {
-          const b = pooledPairsBatch(ctx);
-          const obj = [sooObjective(ctx, b, pooling)];
-          const { loss } = await lossAndGrads(m, b, obj);
-          const ref = await sooFromForward(ctx, m, b, pooling);
-          closeLoss(ctx, `soo.${pooling} loss vs core float64 from forward captures`, loss, ref.value, ref.kappa);
-          await directional(ctx, m, b, obj, `soo.${pooling}`, async (x) => (await sooFromForward(ctx, x, b, pooling)).value);
-        });
-      },
-    }),
-  ),
+  ...(['last', 'mean'] as const).map((pooling): ConformanceCheckDef => ({
+    id: `soo.${pooling}`,
+    title: `SOO pooling ${pooling} on padded pairs: loss vs core float64, directional derivatives`,
+    needs: ['train', 'hooks'],
+    async run(ctx) {
+      await withModel(ctx, async (m) => {
+        const b = pooledPairsBatch(ctx);
+        const obj = [sooObjective(ctx, b, pooling)];
+        const { loss } = await lossAndGrads(m, b, obj);
+        const ref = await sooFromForward(ctx, m, b, pooling);
+        closeLoss(
+          ctx,
+          `soo.${pooling} loss vs core float64 from forward captures`,
+          loss,
+          ref.value,
+          ref.kappa,
+        );
+        await directional(
+          ctx,
+          m,
+          b,
+          obj,
+          `soo.${pooling}`,
+          async (x) => (await sooFromForward(ctx, x, b, pooling)).value,
+        );
+      });
+    },
+  })),
   {
     id: 'kl',
     title: 'KL(base || tuned): value vs float64 from logits, directional derivatives',
@@ -332,6 +382,26 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const ref = await klReferenceOf(ctx, m, b, o);
         check(ref.value > 0, 'the fixture adapter should change the next-token distribution');
         closeLoss(ctx, 'kl vs float64 from adapter-off and adapter-on logits', loss, ref.value, ref.kappa);
+        if (ctx.oracle.json.saved_bf16 !== true) {
+          // Anchored to the oracle: KL(softmax(logits) || softmax(lora.logits)) of the prompt alone. (On bf16
+          // checkpoints the oracle's base logits come from bf16 RoPE buffers, its adapter logits do not.)
+          const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+          const o1 = klObjective(one) as Objective & { kind: 'kl' };
+          const r1 = await lossAndGrads(m, one, [o1]);
+          const k = klReference(
+            oracleTensor(ctx.oracle, 'logits'),
+            oracleTensor(ctx.oracle, 'lora.logits'),
+            ctx.config.vocabSize,
+            Array.from(o1.weights),
+          );
+          closeLoss(
+            ctx,
+            'kl vs float64 from the oracle logits and lora.logits',
+            r1.loss,
+            k.value,
+            k.sensitivity / k.value,
+          );
+        }
         await directional(ctx, m, b, [o], 'kl', async (x) => (await klReferenceOf(ctx, x, b, o)).value);
       });
     },
@@ -347,6 +417,23 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const { loss } = await lossAndGrads(m, b, [o]);
         const ref = await lmReferenceOf(ctx, m, b, o);
         closeLoss(ctx, 'lm vs float64 cross-entropy from logits', loss, ref.value, ref.kappa);
+        // Anchored to the oracle: the prompt alone against cross-entropy of the oracle's lora.logits.
+        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const o1 = lmObjective(one) as Objective & { kind: 'lm' };
+        const r1 = await lossAndGrads(m, one, [o1]);
+        const ce = crossEntropyReference(
+          oracleTensor(ctx.oracle, 'lora.logits'),
+          ctx.config.vocabSize,
+          Array.from(o1.targets),
+          Array.from(o1.weights),
+        );
+        closeLoss(
+          ctx,
+          'lm vs float64 cross-entropy of the oracle lora.logits',
+          r1.loss,
+          ce.value,
+          ce.sensitivity / ce.value,
+        );
         await directional(ctx, m, b, [o], 'lm', async (x) => (await lmReferenceOf(ctx, x, b, o)).value);
       });
     },
@@ -358,12 +445,22 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
     async run(ctx) {
       await withModel(ctx, async (m) => {
         const b = textBatch(ctx);
-        const parts: Objective[] = [sooObjective(ctx, b, 'mean', 1), klObjective(b, 0.5), lmObjective(b, 0.25)];
+        const parts: Objective[] = [
+          sooObjective(ctx, b, 'mean', 1),
+          klObjective(b, 0.5),
+          lmObjective(b, 0.25),
+        ];
         const each: Array<Awaited<ReturnType<typeof lossAndGrads>>> = [];
         for (const o of parts) each.push(await lossAndGrads(m, b, [{ ...o, weight: 1 }], { stopAt: null }));
         const all = await lossAndGrads(m, b, parts);
         parts.forEach((o, i) =>
-          closeScalar(`value of ${o.kind}`, all.values[i] as number, each[i]?.values[0] as number, ctx.tol.loss, ctx.log),
+          closeScalar(
+            `value of ${o.kind}`,
+            all.values[i] as number,
+            each[i]?.values[0] as number,
+            ctx.tol.loss,
+            ctx.log,
+          ),
         );
         const sum = parts.reduce((s, o, i) => s + o.weight * (all.values[i] as number), 0);
         closeScalar('loss = Σ weight·value', all.loss, sum, ctx.tol.loss, ctx.log);
@@ -371,7 +468,9 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
           const want = new Float64Array(g.data.length);
           parts.forEach((o, i) => {
             const gi = each[i]?.grads.get(k);
-            if (gi) for (let j = 0; j < want.length; j++) want[j] = (want[j] as number) + o.weight * (gi.data[j] as number);
+            if (gi)
+              for (let j = 0; j < want.length; j++)
+                want[j] = (want[j] as number) + o.weight * (gi.data[j] as number);
           });
           close(`gradient ${k} = Σ weight·gradient`, g.data, want, ctx.tol.grads, ctx.log);
         }
@@ -394,10 +493,15 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         closeScalar('loss of the second call', r2.loss, once.loss, ctx.tol.loss, ctx.log);
         const twice = await m.getGradients();
         check(twice.size > 0, 'no gradients after backward');
-        for (const [k, g] of once.grads) close(`accumulated ${k}`, twice.get(k)?.data, g.data, ctx.tol.grads, ctx.log);
+        for (const [k, g] of once.grads)
+          close(`accumulated ${k}`, twice.get(k)?.data, g.data, ctx.tol.grads, ctx.log);
         m.zeroGrad();
         const cleared = await m.getGradients();
-        for (const [k, g] of cleared) check(g.data.every((x) => x === 0), `gradient ${k} not cleared by zeroGrad`);
+        for (const [k, g] of cleared)
+          check(
+            g.data.every((x) => x === 0),
+            `gradient ${k} not cleared by zeroGrad`,
+          );
       });
     },
   },
@@ -431,16 +535,25 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const again = await lossAndGrads(m, b, obj, { dropout: 0.5, dropoutSeed: 7 });
         const other = await lossAndGrads(m, b, obj, { dropout: 0.5, dropoutSeed: 8 });
         const none = await lossAndGrads(m, b, obj);
-        for (const [k, g] of a.grads) identical(`gradient ${k}, same dropout seed`, again.grads.get(k)?.data, g.data);
-        const flat = (g: Map<string, HostTensor>) => Float64Array.from([...a.grads.keys()].flatMap((k) => Array.from(g.get(k)?.data ?? [])));
-        check(relativeError(flat(other.grads), flat(a.grads)) > 1e-3, 'another dropout seed gives the same gradients');
-        check(relativeError(flat(none.grads), flat(a.grads)) > 1e-3, 'dropout 0.5 gives the gradients of dropout 0');
+        for (const [k, g] of a.grads)
+          identical(`gradient ${k}, same dropout seed`, again.grads.get(k)?.data, g.data);
+        const flat = (g: Map<string, HostTensor>) =>
+          Float64Array.from([...a.grads.keys()].flatMap((k) => Array.from(g.get(k)?.data ?? [])));
+        check(
+          relativeError(flat(other.grads), flat(a.grads)) > 1e-3,
+          'another dropout seed gives the same gradients',
+        );
+        check(
+          relativeError(flat(none.grads), flat(a.grads)) > 1e-3,
+          'dropout 0.5 gives the gradients of dropout 0',
+        );
       });
     },
   },
   {
     id: 'adamw.step',
-    title: 'adamwStep vs float64 torch AdamW: gradScale, decoupled weight decay, per-parameter bias correction',
+    title:
+      'adamwStep vs float64 torch AdamW: gradScale, decoupled weight decay, per-parameter bias correction',
     needs: ['train', 'hooks'],
     async run(ctx) {
       await withModel(ctx, async (m) => {
@@ -483,11 +596,27 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         }
         const exported = await m.exportOptimizerState();
         for (const k of stepped) {
-          for (const which of ADAMW_KEYS) check(exported.has(`${which}.${k}`), `exportOptimizerState: no "${which}.${k}"`);
+          for (const which of ADAMW_KEYS)
+            check(exported.has(`${which}.${k}`), `exportOptimizerState: no "${which}.${k}"`);
           const st = exported.get(`step.${k}`) as HostTensor;
-          check(st.data.length === 1 && st.data[0] === state.step.get(k), `step.${k} = ${st.data[0]}, expected ${state.step.get(k)}`);
-          close(`exp_avg.${k}`, exported.get(`exp_avg.${k}`)?.data, state.expAvg.get(k) as Float64Array, ctx.tol.adamw, ctx.log);
-          close(`exp_avg_sq.${k}`, exported.get(`exp_avg_sq.${k}`)?.data, state.expAvgSq.get(k) as Float64Array, ctx.tol.adamw, ctx.log);
+          check(
+            st.data.length === 1 && st.data[0] === state.step.get(k),
+            `step.${k} = ${st.data[0]}, expected ${state.step.get(k)}`,
+          );
+          close(
+            `exp_avg.${k}`,
+            exported.get(`exp_avg.${k}`)?.data,
+            state.expAvg.get(k) as Float64Array,
+            ctx.tol.adamw,
+            ctx.log,
+          );
+          close(
+            `exp_avg_sq.${k}`,
+            exported.get(`exp_avg_sq.${k}`)?.data,
+            state.expAvgSq.get(k) as Float64Array,
+            ctx.tol.adamw,
+            ctx.log,
+          );
         }
         for (const name of exported.keys()) {
           const param = name.slice(name.indexOf('.') + 1);
@@ -521,9 +650,18 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
           ),
         );
         const params = await m.getParameters();
-        const keys = [...ctx.oracle.tensors.keys()].filter((k) => k.startsWith('adamw5.')).map((k) => k.slice(7));
+        const keys = [...ctx.oracle.tensors.keys()]
+          .filter((k) => k.startsWith('adamw5.'))
+          .map((k) => k.slice(7));
         check(keys.length > 0, 'the oracle has no adamw5 tensors');
-        for (const k of keys) close(`adamw5.${k}`, params.get(k)?.data, oracleTensor(ctx.oracle, `adamw5.${k}`), ctx.tol.adamw, ctx.log);
+        for (const k of keys)
+          close(
+            `adamw5.${k}`,
+            params.get(k)?.data,
+            oracleTensor(ctx.oracle, `adamw5.${k}`),
+            ctx.tol.adamw,
+            ctx.log,
+          );
       });
     },
   },
@@ -534,7 +672,13 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
     async run(ctx) {
       const b = pooledPairsBatch(ctx);
       const obj = [sooObjective(ctx, b, 'mean')];
-      const o: AdamWStepOptions = { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, gradScale: 0.5 };
+      const o: AdamWStepOptions = {
+        lr: 1e-2,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weightDecay: 0.01,
+        gradScale: 0.5,
+      };
       const a = await ctx.load({ adapter: true });
       const c = await ctx.load({ adapter: true });
       const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'soo-conformance-'));
@@ -547,12 +691,15 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const file = path.join(tmp, 'optimizer.safetensors');
         await fsp.writeFile(
           file,
-          serializeSafetensors(new Map([...state].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }]))),
+          serializeSafetensors(
+            new Map([...state].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }])),
+          ),
         );
         const st = await SafetensorsFile.open(file);
         const loaded = new Map<string, HostTensor>();
         try {
-          for (const k of st.names()) loaded.set(k, { data: await st.readFloat32(k), shape: [...st.info(k).shape] });
+          for (const k of st.names())
+            loaded.set(k, { data: await st.readFloat32(k), shape: [...st.info(k).shape] });
         } finally {
           await st.close();
         }
@@ -568,6 +715,55 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         a.dispose();
         c.dispose();
         await fsp.rm(tmp, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    id: 'full.train',
+    title:
+      "trainable: 'all': every base weight is a parameter; next-token loss vs the oracle logits; directional derivatives",
+    needs: ['fullTraining'],
+    async run(ctx) {
+      const m = await ctx.load({ trainable: 'all' });
+      try {
+        const names = m
+          .parameters()
+          .map((p) => p.name)
+          .sort();
+        const weights = (await ctx.weightNames()).sort();
+        check(
+          JSON.stringify(names) === JSON.stringify(weights),
+          `parameters() with trainable 'all': ${names.length} names, the checkpoint has ${weights.length} tensors`,
+        );
+        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const o1 = lmObjective(one) as Objective & { kind: 'lm' };
+        const r1 = await lossAndGrads(m, one, [o1]);
+        const ce = crossEntropyReference(
+          oracleTensor(ctx.oracle, 'logits'),
+          ctx.config.vocabSize,
+          Array.from(o1.targets),
+          Array.from(o1.weights),
+        );
+        closeLoss(
+          ctx,
+          'full-model lm vs float64 cross-entropy of the oracle logits',
+          r1.loss,
+          ce.value,
+          ce.sensitivity / ce.value,
+        );
+        for (const name of weights) check(r1.grads.has(name), `no gradient for base weight ${name}`);
+        const b = textBatch(ctx);
+        const o = lmObjective(b) as Objective & { kind: 'lm' };
+        await directional(
+          ctx,
+          m,
+          b,
+          [o],
+          'full-model lm',
+          async (x) => (await lmReferenceOf(ctx, x, b, o)).value,
+        );
+      } finally {
+        m.dispose();
       }
     },
   },

@@ -13,7 +13,7 @@
  * - forward (`checks-forward.ts`): logits, logits.last, hidden_states, o_proj, stop_at, padded, padding.right,
  *   intervene.{patch,add,scale,zero,callback}, lora.logits, adapter.off, adapter.attach, parameters;
  * - training (`checks-train.ts`): soo.{full,last,mean}, kl, lm, objectives.sum, backward.accumulate,
- *   grad_norm, dropout, adamw.step, adamw.oracle, resume;
+ *   grad_norm, dropout, adamw.step, adamw.oracle, resume; full.train (with `fullTraining`);
  * - generation (`checks-generate.ts`): greedy, decode.logits, sampling.seeded.
  * A check that needs a capability the backend denies is skipped. Budgets per dtype: `tolerances.ts`.
  * The suite's own tests (`mutants.ts`) run it against wrappers that break one rule each: every one must
@@ -34,8 +34,21 @@ export type { ConformanceCheckDef, CheckNeeds } from './check-types.js';
 export { ConformanceFailure } from './assert.js';
 
 /** Every check, in run order. */
-export const CONFORMANCE_CHECKS: readonly ConformanceCheckDef[] = [...FORWARD_CHECKS, ...TRAIN_CHECKS, ...GENERATE_CHECKS];
+export const CONFORMANCE_CHECKS: readonly ConformanceCheckDef[] = [
+  ...FORWARD_CHECKS,
+  ...TRAIN_CHECKS,
+  ...GENERATE_CHECKS,
+];
 export const CONFORMANCE_CHECK_IDS: readonly string[] = CONFORMANCE_CHECKS.map((c) => c.id);
+
+/** What runs with a fixture's second config format by default: the outputs a config difference would move. */
+export const SECONDARY_CONFIG_CHECKS: readonly string[] = [
+  'logits',
+  'hidden_states',
+  'padded',
+  'lora.logits',
+  'greedy',
+];
 
 export interface ConformanceOptions {
   /** Compute dtype to load every model in (default: the backend's first `capabilities.dtypes`). */
@@ -48,8 +61,14 @@ export interface ConformanceOptions {
   only?: readonly string[];
   /** Only these fixture labels (default all): llama, mistral, gemma2, qwen2, llama3-rope-rslora, ... */
   fixtures?: readonly string[];
-  /** Config files to run each fixture with (default both formats). */
+  /** Config files to run each fixture with (default both formats); the first gets every check. */
   configFiles?: readonly string[];
+  /**
+   * Checks run with the config files after the first (default `SECONDARY_CONFIG_CHECKS`; `'all'` for every
+   * check). A v2 backend never reads a config file: core normalises both formats to one `DecoderConfig`
+   * (its own tests compare them), so a second format only needs the checks that would show a difference.
+   */
+  secondaryConfigChecks?: readonly string[] | 'all';
   /** Report every comparison's error and its share of the budget (also env SOO_CONFORMANCE_LOG=1). */
   log?: boolean | ErrorLog;
 }
@@ -79,12 +98,14 @@ interface Plan {
   fixtures: Array<[string, string]>;
   configFiles: readonly string[];
   checks: readonly ConformanceCheckDef[];
-  skippedByOption(label: string, check: ConformanceCheckDef): boolean;
+  skippedByOption(label: string, check: ConformanceCheckDef, configIndex: number): boolean;
   log: ErrorLog | undefined;
 }
 
 const consoleLog: ErrorLog = (label, error, budget) =>
-  console.log(`[conformance] ${label}: ${error.toExponential(2)} (${((100 * error) / budget).toFixed(1)}% of ${budget.toExponential(1)})`);
+  console.log(
+    `[conformance] ${label}: ${error.toExponential(2)} (${((100 * error) / budget).toFixed(1)}% of ${budget.toExponential(1)})`,
+  );
 
 function plan(backend: Backend | null, options: ConformanceOptions): Plan {
   const dtype = options.dtype ?? backend?.capabilities.dtypes[0] ?? 'float32';
@@ -97,18 +118,25 @@ function plan(backend: Backend | null, options: ConformanceOptions): Plan {
         : undefined;
   for (const id of [...(options.only ?? [])])
     if (!CONFORMANCE_CHECK_IDS.includes(id)) throw new Error(`conformance: unknown check "${id}" in only`);
-  const fixtures = conformanceFixtures().filter(([label]) => !options.fixtures || options.fixtures.includes(label));
+  const fixtures = conformanceFixtures().filter(
+    ([label]) => !options.fixtures || options.fixtures.includes(label),
+  );
   if (options.fixtures)
     for (const f of options.fixtures)
       if (!fixtures.some(([l]) => l === f)) throw new Error(`conformance: unknown fixture "${f}"`);
+  const secondary = options.secondaryConfigChecks ?? SECONDARY_CONFIG_CHECKS;
   return {
     dtype,
     tol: { ...defaultTolerances(dtype), ...options.tolerances },
     fixtures,
     configFiles: options.configFiles ?? ['config.json', 'config.hub-v4.json'],
     checks: CONFORMANCE_CHECKS.filter((c) => !options.only || options.only.includes(c.id)),
-    skippedByOption: (label, c) =>
-      skip.has(c.id) || skip.has(label) || skip.has(`${label}/${c.id}`) || c.needs.some((n) => skip.has(n)),
+    skippedByOption: (label, c, configIndex) =>
+      skip.has(c.id) ||
+      skip.has(label) ||
+      skip.has(`${label}/${c.id}`) ||
+      c.needs.some((n) => skip.has(n)) ||
+      (configIndex > 0 && secondary !== 'all' && !secondary.includes(c.id)),
     log,
   };
 }
@@ -119,9 +147,13 @@ function missingCapability(backend: Backend, c: ConformanceCheckDef): CheckNeeds
 
 function checkBackend(backend: Backend, dtype: ComputeDtype): void {
   if (backend.specificationVersion !== 'v2')
-    throw new ConformanceFailure(`specificationVersion is "${String(backend.specificationVersion)}", expected "v2"`);
+    throw new ConformanceFailure(
+      `specificationVersion is "${String(backend.specificationVersion)}", expected "v2"`,
+    );
   if (!backend.capabilities.dtypes.includes(dtype))
-    throw new ConformanceFailure(`the backend does not offer ${dtype} (capabilities.dtypes: ${backend.capabilities.dtypes.join(', ')})`);
+    throw new ConformanceFailure(
+      `the backend does not offer ${dtype} (capabilities.dtypes: ${backend.capabilities.dtypes.join(', ')})`,
+    );
 }
 
 /**
@@ -138,22 +170,45 @@ export async function checkBackendConformance(
   checkBackend(backend, p.dtype);
   const results: ConformanceResult[] = [];
   for (const [label, dir] of p.fixtures) {
-    for (const configFile of p.configFiles) {
+    for (const [configIndex, configFile] of p.configFiles.entries()) {
       const ctx = await FixtureContext.open(backend, label, dir, configFile, p.dtype, p.tol, p.log);
       try {
         for (const c of p.checks) {
           const t = performance.now();
           const missing = missingCapability(backend, c);
-          if (p.skippedByOption(label, c) || missing) {
-            results.push({ fixture: label, configFile, check: c.id, status: 'skipped', message: missing ? `needs ${missing}` : 'skipped by option', ms: 0 });
+          if (p.skippedByOption(label, c, configIndex) || missing) {
+            results.push({
+              fixture: label,
+              configFile,
+              check: c.id,
+              status: 'skipped',
+              message: missing ? `needs ${missing}` : 'skipped by option',
+              ms: 0,
+            });
             continue;
           }
           try {
             await c.run(ctx);
-            results.push({ fixture: label, configFile, check: c.id, status: 'passed', ms: performance.now() - t });
+            results.push({
+              fixture: label,
+              configFile,
+              check: c.id,
+              status: 'passed',
+              ms: performance.now() - t,
+            });
           } catch (e) {
-            const message = e instanceof Error ? `${e.name === 'ConformanceFailure' ? '' : `${e.name}: `}${e.message}` : String(e);
-            results.push({ fixture: label, configFile, check: c.id, status: 'failed', message, ms: performance.now() - t });
+            const message =
+              e instanceof Error
+                ? `${e.name === 'ConformanceFailure' ? '' : `${e.name}: `}${e.message}`
+                : String(e);
+            results.push({
+              fixture: label,
+              configFile,
+              check: c.id,
+              status: 'failed',
+              message,
+              ms: performance.now() - t,
+            });
           }
         }
       } finally {
@@ -194,7 +249,7 @@ export function runBackendConformance(
       checkBackend(backend, options.dtype ?? backend.capabilities.dtypes[0] ?? 'float32');
     });
     for (const [label, dir] of p.fixtures) {
-      for (const configFile of p.configFiles) {
+      for (const [configIndex, configFile] of p.configFiles.entries()) {
         describe(`${label} (${configFile})`, () => {
           let ctx: FixtureContext | null = null;
           beforeAll(async () => {
@@ -206,7 +261,13 @@ export function runBackendConformance(
             await ctx?.dispose();
           });
           for (const c of p.checks) {
-            it.skipIf(p.skippedByOption(label, c))(`${c.id}: ${c.title}`, async (t) => {
+            if (
+              configIndex > 0 &&
+              p.skippedByOption(label, c, configIndex) &&
+              !p.skippedByOption(label, c, 0)
+            )
+              continue;
+            it.skipIf(p.skippedByOption(label, c, configIndex))(`${c.id}: ${c.title}`, async (t) => {
               if (missingCapability(backend, c)) {
                 t.skip();
                 return;

@@ -24,6 +24,8 @@ export interface LoadFixtureModel {
   adapter?: boolean;
   /** Default: true on bf16-saved fixtures for base-model checks (how the oracle's base outputs were made). */
   checkpointDtypeBuffers?: boolean;
+  /** `'all'`: every base weight trainable (no adapter). */
+  trainable?: 'adapter' | 'all';
 }
 
 export class FixtureContext {
@@ -81,6 +83,16 @@ export class FixtureContext {
     return this.adapterTensors;
   }
 
+  /** Every tensor name of the fixture's weights. */
+  async weightNames(): Promise<string[]> {
+    const source = await openModelSource(this.dir, { configFile: this.configFile });
+    try {
+      return source.weights.names();
+    } finally {
+      await source.close();
+    }
+  }
+
   /** A new model (the caller disposes it). */
   async load(options: LoadFixtureModel = {}): Promise<BackendModel> {
     const source = await openModelSource(this.dir, { configFile: this.configFile });
@@ -90,6 +102,7 @@ export class FixtureContext {
         dtype: this.dtype,
         checkpointDtypeBuffers:
           options.checkpointDtypeBuffers ?? (!options.adapter && this.oracle.json.saved_bf16 === true),
+        ...(options.trainable ? { trainable: options.trainable } : {}),
       });
     } finally {
       await source.close();
@@ -152,7 +165,10 @@ export function oneRow(ids: readonly number[]): TokenBatch {
 }
 
 /** Rows right-padded with `padId` (training layout): mask 0 on pads, positions 0..T-1. */
-export function rightPadded(rows: readonly (readonly number[])[], padId: number): TokenBatch & { lengths: number[] } {
+export function rightPadded(
+  rows: readonly (readonly number[])[],
+  padId: number,
+): TokenBatch & { lengths: number[] } {
   const T = Math.max(...rows.map((r) => r.length));
   const R = rows.length;
   const ids = new Int32Array(R * T).fill(padId);
@@ -169,7 +185,10 @@ export function rightPadded(rows: readonly (readonly number[])[], padId: number)
 }
 
 /** Rows left-padded with `padId` (generation layout): positions count real tokens from 0 (pads at 0). */
-export function leftPadded(rows: readonly (readonly number[])[], padId: number): TokenBatch & { lengths: number[] } {
+export function leftPadded(
+  rows: readonly (readonly number[])[],
+  padId: number,
+): TokenBatch & { lengths: number[] } {
   const T = Math.max(...rows.map((r) => r.length));
   const R = rows.length;
   const ids = new Int32Array(R * T).fill(padId);

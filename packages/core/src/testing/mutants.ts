@@ -20,7 +20,12 @@ import type {
   Objective,
   TokenBatch,
 } from '../backend-spec.js';
-import { checkBackendConformance, type ConformanceOptions, type ConformanceReport, formatConformanceFailures } from './conformance.js';
+import {
+  checkBackendConformance,
+  type ConformanceOptions,
+  type ConformanceReport,
+  formatConformanceFailures,
+} from './conformance.js';
 import { roundToBf16 } from './references.js';
 
 /** A model whose methods delegate to `inner`, except `overrides`. */
@@ -141,7 +146,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'lora-grad-dropped',
-    breaks: "one LoRA tensor gets no gradient (layer 0 q_proj lora_A never trains)",
+    breaks: 'one LoRA tensor gets no gradient (layer 0 q_proj lora_A never trains)',
     caughtBy: ['soo.full', 'adamw.oracle'],
     wrap: (m) => {
       const drop = async (g: Map<string, HostTensor>) => {
@@ -195,7 +200,8 @@ export const MUTANTS: readonly Mutant[] = [
     breaks: 'the attention mask is ignored (padding attended to)',
     caughtBy: ['padded'],
     wrap: (m) => {
-      const ones = (b: TokenBatch) => withBatch(b, { attentionMask: new Uint8Array(b.rows * b.tokens).fill(1) });
+      const ones = (b: TokenBatch) =>
+        withBatch(b, { attentionMask: new Uint8Array(b.rows * b.tokens).fill(1) });
       return delegateModel(m, {
         forward: (b, o) => m.forward(ones(b), o),
         prefill: (b, o) => m.prefill(ones(b), o),
@@ -249,12 +255,18 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'stop-at-early',
-    breaks: "forward stops after the attention when asked to stop after the block (the block's output is lost)",
+    breaks:
+      "forward stops after the attention when asked to stop after the block (the block's output is lost)",
     caughtBy: ['stop_at'],
     wrap: (m) =>
       delegateModel(m, {
         forward: (b, o: ForwardOptions) =>
-          m.forward(b, o.stopAt && o.stopAt.stage === 'block' ? { ...o, stopAt: { layer: o.stopAt.layer, stage: 'attn' } } : o),
+          m.forward(
+            b,
+            o.stopAt && o.stopAt.stage === 'block'
+              ? { ...o, stopAt: { layer: o.stopAt.layer, stage: 'attn' } }
+              : o,
+          ),
       }),
   },
   {
@@ -264,7 +276,11 @@ export const MUTANTS: readonly Mutant[] = [
     wrap: (m) =>
       delegateModel(m, {
         backward: async (b, objs: readonly Objective[], o: BackwardOptions) => {
-          const r = await m.backward(b, objs.map((x) => (x.kind === 'kl' ? { ...x, weight: 0 } : x)), o);
+          const r = await m.backward(
+            b,
+            objs.map((x) => (x.kind === 'kl' ? { ...x, weight: 0 } : x)),
+            o,
+          );
           const values = r.values.map((v, i) => (objs[i]?.kind === 'kl' ? 0 : v));
           return { loss: values.reduce((s, v, i) => s + (objs[i]?.weight ?? 0) * v, 0), values };
         },
@@ -276,16 +292,19 @@ export const MUTANTS: readonly Mutant[] = [
     caughtBy: ['intervene.add', 'intervene.scale', 'intervene.zero', 'intervene.patch'],
     wrap: (m) =>
       delegateModel(m, {
-        forward: (b, o) => m.forward(b, { ...o, interventions: (o.interventions ?? []).filter((x) => x.kind === 'callback') }),
+        forward: (b, o) =>
+          m.forward(b, { ...o, interventions: (o.interventions ?? []).filter((x) => x.kind === 'callback') }),
       }),
   },
   {
     id: 'optimizer-steps-not-exported',
-    breaks: 'exportOptimizerState omits the per-parameter step counts (a resumed run restarts bias correction)',
+    breaks:
+      'exportOptimizerState omits the per-parameter step counts (a resumed run restarts bias correction)',
     caughtBy: ['resume', 'adamw.step'],
     wrap: (m) =>
       delegateModel(m, {
-        exportOptimizerState: async () => new Map([...(await m.exportOptimizerState())].filter(([k]) => !k.startsWith('step.'))),
+        exportOptimizerState: async () =>
+          new Map([...(await m.exportOptimizerState())].filter(([k]) => !k.startsWith('step.'))),
       }),
   },
 ];
@@ -345,6 +364,11 @@ export interface MutantConformanceOptions extends ConformanceOptions {
   mutants?: readonly string[];
   /** Also check that rounding every output to bf16 passes at the bf16 budgets (default true). */
   bf16?: boolean;
+  /**
+   * Also run every mutant with its outputs rounded to bf16, at the bf16 budgets: each must still fail, so the
+   * looser budgets do not let a wrong low-precision backend through (default false).
+   */
+  bf16Mutants?: boolean;
 }
 
 /** Which checks failed, per mutant, after `runMutantConformance` ran (for reports). */
@@ -369,7 +393,8 @@ export function runMutantConformance(
             const inner = await makeBackend();
             return wrapBackend(inner, `${inner.name}+${mutant.id}`, mutant.wrap);
           },
-          { ...options, skip: [...(options.skip ?? [])] },
+          // No mutant touches full-parameter training: its check would only cost time here.
+          { ...options, skip: [...(options.skip ?? []), 'full.train'] },
         );
         mutantResults.set(mutant.id, report);
         const caught = [...new Set(report.failed.map((r) => r.check))];
@@ -379,6 +404,25 @@ export function runMutantConformance(
           `mutant ${mutant.id} caught by [${caught.join(', ')}], expected one of [${mutant.caughtBy.join(', ')}]`,
         ).toBe(true);
       });
+    }
+    if (options.bf16Mutants) {
+      for (const mutant of mutants) {
+        it(`mutant ${mutant.id} with bf16 outputs fails the suite at bf16 budgets`, async () => {
+          const report = await checkBackendConformance(
+            async () => {
+              const inner = await makeBackend();
+              return roundOutputsToBf16(wrapBackend(inner, `${inner.name}+${mutant.id}`, mutant.wrap));
+            },
+            { ...options, dtype: 'bfloat16', skip: [...(options.skip ?? []), 'full.train'] },
+          );
+          mutantResults.set(`${mutant.id}@bf16`, report);
+          const caught = [...new Set(report.failed.map((r) => r.check))];
+          expect(
+            caught.some((c) => mutant.caughtBy.includes(c)),
+            `mutant ${mutant.id} at bf16 caught by [${caught.join(', ')}], expected one of [${mutant.caughtBy.join(', ')}]`,
+          ).toBe(true);
+        });
+      }
     }
     if (options.bf16 !== false) {
       it('a wrapper rounding every output to bf16 passes at the bf16 budgets', async () => {

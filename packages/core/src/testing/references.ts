@@ -92,7 +92,8 @@ export function sooReference(
     const out = new Float64Array(width);
     for (let t = 0; t < w.length; t++) {
       const wt = w[t] as number;
-      if (wt !== 0) for (let h = 0; h < width; h++) out[h] = (out[h] as number) + wt * (r[t * width + h] as number);
+      if (wt !== 0)
+        for (let h = 0; h < width; h++) out[h] = (out[h] as number) + wt * (r[t * width + h] as number);
     }
     return out;
   });
@@ -181,7 +182,9 @@ export function klReference(
       const dA = p * ((lp[j] as number) - (lq[j] as number) - kl);
       const dB = q - p;
       sensitivity +=
-        w * (Math.abs(dA) * Math.abs(base[t * V + j] as number) + Math.abs(dB) * Math.abs(tuned[t * V + j] as number));
+        w *
+        (Math.abs(dA) * Math.abs(base[t * V + j] as number) +
+          Math.abs(dB) * Math.abs(tuned[t * V + j] as number));
     }
   }
   return { value, sensitivity };
@@ -236,7 +239,10 @@ export function adamwReferenceStep(
 }
 
 /** Float64 dot product of two tensor maps over the keys of `a` (missing keys in `b` count as zeros). */
-export function dotMaps(a: ReadonlyMap<string, ArrayLike<number>>, b: ReadonlyMap<string, ArrayLike<number>>): number {
+export function dotMaps(
+  a: ReadonlyMap<string, ArrayLike<number>>,
+  b: ReadonlyMap<string, ArrayLike<number>>,
+): number {
   let s = 0;
   for (const [k, x] of a) {
     const y = b.get(k);

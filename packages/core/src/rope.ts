@@ -1,14 +1,19 @@
 /**
  * RoPE inverse frequencies exactly as transformers computes them (`modeling_rope_utils.py`), for every rope
- * type core's `DecoderConfig` describes. Float32 arithmetic is reproduced in float64 with `Math.fround` after
- * each float32 operation; the engine receives the frequencies and the cos/sin multiplier (YaRN's attention
- * factor) and builds its tables in float32 the way the rotary module's forward does.
+ * type a `DecoderConfig` describes (default, linear, dynamic NTK, llama3, YaRN). Host math shared by every
+ * backend: transformers builds `inv_freq` in float32, which is reproduced here in float64 with `Math.fround`
+ * after each float32 operation; a backend receives the frequencies and the cos/sin multiplier (YaRN's
+ * attention factor) and builds its tables in float32 the way the rotary module's forward does.
  */
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type DecoderConfig, type WeightDtype } from '@soo/core';
-
+import type { DecoderConfig, WeightDtype } from './config-types.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './safetensors/dtypes.js';
 const f = Math.fround;
 
-/** Round a float32 value to `dtype` (how a checkpoint's float buffers look when loaded in its saved dtype). */
+/**
+ * Round a float32 value to `dtype` (round to nearest even). Reproduces transformers loading a checkpoint in
+ * its saved dtype: `from_pretrained(dtype='auto')` casts float buffers too, so a bf16 checkpoint's `inv_freq`
+ * (and Gemma-2's embedding normaliser) hold bf16-rounded values even when the activations are later upcast.
+ */
 export function roundToDtype(value: number, dtype: WeightDtype): number {
   switch (dtype) {
     case 'float32':

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { DecoderConfig, RopeScaling } from '@soo/core';
-import { ropeFrequencies, roundToDtype } from './native-rope.js';
+import { ropeFrequencies, roundToDtype } from './rope.js';
 
 const config = (ropeScaling: RopeScaling): DecoderConfig =>
   ({ headDim: 8, ropeTheta: 10000, ropeScaling }) as unknown as DecoderConfig;
