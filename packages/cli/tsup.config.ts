@@ -7,5 +7,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // @soo/toy is private build tooling (soo toy train): bundled, never a runtime dependency.
+  noExternal: ['@soo/toy'],
   banner: ({ format }) => (format === 'esm' ? {} : {}),
 });

@@ -36,9 +36,11 @@ describe('the soo bin on a fresh clone', () => {
     // The layout of a fresh clone: the workspace's package.json and committed files, no dist/.
     const ws = path.join(tmp, 'packages', 'cli');
     cpSync(path.join(cliDir, 'bin'), path.join(ws, 'bin'), { recursive: true });
-    const { dependencies: _deps, ...manifest } = JSON.parse(
-      readFileSync(path.join(cliDir, 'package.json'), 'utf8'),
-    ) as Record<string, unknown>;
+    const {
+      dependencies: _deps,
+      devDependencies: _devDeps,
+      ...manifest
+    } = JSON.parse(readFileSync(path.join(cliDir, 'package.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(path.join(ws, 'package.json'), JSON.stringify(manifest, null, 2));
     writeFileSync(
       path.join(tmp, 'package.json'),

@@ -6,7 +6,7 @@ import { registerExperiment } from './commands/experiment.js';
 import { registerForward } from './commands/forward.js';
 import { registerLatent } from './commands/latent.js';
 import { registerInspect } from './commands/inspect.js';
-import { registerRl } from './commands/rl.js';
+import { registerRl } from './commands/rl/index.js';
 import { registerScore } from './commands/score.js';
 import { registerStep } from './commands/step.js';
 import { registerTrain } from './commands/train.js';

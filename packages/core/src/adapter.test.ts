@@ -235,7 +235,7 @@ describe('freshLoraConfig and writing new adapters', () => {
   });
 
   it('rejects bad options', () => {
-    expect(() => freshLoraConfig({ r: 0 })).toThrow(/r: got 0, expected a positive integer/);
+    expect(() => freshLoraConfig({ r: 0 })).toThrow(/r: expected a positive integer, got number 0/);
     expect(() => freshLoraConfig({ targetModules: '(' })).toThrow(SooError);
     expect(() => freshLoraConfig({ bias: 'all' })).toThrow(UnsupportedError);
   });

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 
 import { FormatError, InvalidArgumentError, NotFoundError, UnsupportedError, where } from './errors.js';
 import { writeFileAtomic } from './fs.js';
+import { JsonReader, isJsonObject, type JsonFieldError } from './json-reader.js';
 import { fromFloat32, isFloatDtype } from './safetensors/dtypes.js';
 import type { Dtype } from './safetensors/dtypes.js';
 import { SafetensorsFile } from './safetensors/read.js';
@@ -192,12 +193,6 @@ export function isLoraTarget(config: LoraAdapterConfig, modulePath: string): boo
 // Config parsing and serialization
 // ---------------------------------------------------------------------------------------------
 
-type JsonObject = Record<string, unknown>;
-
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function show(value: unknown): string {
   return value === undefined ? 'nothing' : JSON.stringify(value);
 }
@@ -230,81 +225,53 @@ const UNSUPPORTED_OPTIONS: ReadonlyArray<[key: string, inUse: (v: unknown) => bo
  * UnsupportedError (CONFIG_UNSUPPORTED_OPTION).
  */
 export function parseLoraConfig(json: unknown, file: string = ADAPTER_CONFIG_NAME): LoraAdapterConfig {
-  const bad = (field: string | undefined, message: string) =>
-    new FormatError('ADAPTER_CONFIG', `${where(file, field)}${message}`, { file, field });
-  if (!isJsonObject(json)) throw bad(undefined, `got ${show(json).slice(0, 40)}, expected a JSON object`);
-  const get = (key: string): unknown =>
-    Object.prototype.hasOwnProperty.call(json, key) ? json[key] : undefined;
+  const error: JsonFieldError = (message, at) =>
+    new FormatError('ADAPTER_CONFIG', message, { file: at.file, ...(at.field ? { field: at.field } : {}) });
+  const r: JsonReader = JsonReader.of(json, { file, error });
+  const get = (key: string): unknown => r.get(key);
 
-  const peftType = get('peft_type');
-  if (peftType !== 'LORA') {
-    throw bad('peft_type', `got ${show(peftType)}, expected "LORA" (soo reads LoRA adapters only)`);
-  }
-  const r = get('r');
-  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0) {
-    throw bad('r', `got ${show(r)}, expected a positive integer rank`);
-  }
-  const alpha = get('lora_alpha');
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) {
-    throw bad('lora_alpha', `got ${show(alpha)}, expected a finite number`);
-  }
-  const dropout = get('lora_dropout') ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
-    throw bad('lora_dropout', `got ${show(dropout)}, expected a number in [0, 1)`);
-  }
+  r.oneOf('peft_type', ['LORA'], '"LORA" (soo reads LoRA adapters only)');
+  const rank = r.int('r');
+  const alpha = r.number('lora_alpha', { expected: 'a finite number' });
+  const dropout = r.present('lora_dropout') ? r.number('lora_dropout', { min: 0, below: 1 }) : 0;
 
   const regex = (field: string, pattern: string): void => {
     try {
       fullRegex(pattern);
     } catch (e) {
-      throw bad(field, `"${pattern}" is not a valid regular expression (${(e as Error).message})`);
+      r.invalid(field, `"${pattern}" is not a valid regular expression (${(e as Error).message})`);
     }
   };
-  const stringList = (field: string, value: unknown, allowRegex: boolean): string[] | string | null => {
+  const stringList = (field: string, allowRegex: boolean): string[] | string | null => {
+    const value = r.get(field);
     if (value === undefined || value === null) return null;
     if (typeof value === 'string' && allowRegex) {
       regex(field, value);
       return value;
     }
     if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return [...(value as string[])];
-    throw bad(
-      field,
-      `got ${show(value)}, expected ${allowRegex ? 'a list of module names or a regex string' : 'a list of names'}`,
-    );
+    return r.fail(field, allowRegex ? 'a list of module names or a regex string' : 'a list of names', value);
   };
 
-  const targetModules = stringList('target_modules', get('target_modules'), true);
-  if (targetModules === null) {
-    throw bad('target_modules', 'missing, expected a list of module names or a regex string');
-  }
-  const useRslora = get('use_rslora') ?? false;
-  if (typeof useRslora !== 'boolean')
-    throw bad('use_rslora', `got ${show(useRslora)}, expected true or false`);
-  const bias = get('bias') ?? 'none';
-  if (bias !== 'none' && bias !== 'all' && bias !== 'lora_only') {
-    throw bad('bias', `got ${show(bias)}, expected "none", "all" or "lora_only"`);
-  }
-  const fanInFanOut = get('fan_in_fan_out') ?? false;
-  if (typeof fanInFanOut !== 'boolean')
-    throw bad('fan_in_fan_out', `got ${show(fanInFanOut)}, expected true or false`);
-  const baseModel = get('base_model_name_or_path') ?? null;
-  if (baseModel !== null && typeof baseModel !== 'string') {
-    throw bad('base_model_name_or_path', `got ${show(baseModel)}, expected a string or null`);
-  }
+  const targetModules = stringList('target_modules', true);
+  if (targetModules === null)
+    r.fail('target_modules', 'a list of module names or a regex string', get('target_modules'));
+  const useRslora = r.present('use_rslora') ? r.bool('use_rslora') : false;
+  const bias = r.present('bias')
+    ? r.oneOf('bias', ['none', 'all', 'lora_only'] as const, '"none", "all" or "lora_only"')
+    : 'none';
+  const fanInFanOut = r.present('fan_in_fan_out') ? r.bool('fan_in_fan_out') : false;
+  const baseModel = r.has('base_model_name_or_path') ? r.optString('base_model_name_or_path') : null;
 
   const patternMap = (field: string, integer: boolean): Record<string, number> => {
-    const value = get(field) ?? {};
-    if (!isJsonObject(value)) throw bad(field, `got ${show(value)}, expected an object of pattern -> number`);
-    for (const [k, v] of Object.entries(value)) {
+    if (!r.present(field)) return {};
+    const map = r.object(field);
+    for (const [k, v] of Object.entries(map)) {
       regex(`${field}["${k}"]`, k);
       const ok = typeof v === 'number' && (integer ? Number.isSafeInteger(v) && v > 0 : Number.isFinite(v));
-      if (!ok)
-        throw bad(
-          `${field}["${k}"]`,
-          `got ${show(v)}, expected ${integer ? 'a positive integer' : 'a finite number'}`,
-        );
+      if (!ok) r.fail(`${field}["${k}"]`, integer ? 'a positive integer' : 'a finite number', v);
     }
-    return Object.fromEntries(Object.entries(value)) as Record<string, number>;
+    return { ...map } as Record<string, number>;
   };
   const rankPattern = patternMap('rank_pattern', true);
   const alphaPattern = patternMap('alpha_pattern', false);
@@ -314,11 +281,7 @@ export function parseLoraConfig(json: unknown, file: string = ADAPTER_CONFIG_NAM
   let layersToTransform: number[] | number | null;
   if (layersValue === null || isLayer(layersValue)) layersToTransform = layersValue;
   else if (Array.isArray(layersValue) && layersValue.every(isLayer)) layersToTransform = [...layersValue];
-  else
-    throw bad(
-      'layers_to_transform',
-      `got ${show(layersValue)}, expected null, a layer index or a list of them`,
-    );
+  else r.fail('layers_to_transform', 'null, a layer index or a list of them', layersValue);
 
   const layersPatternValue = get('layers_pattern') ?? null;
   let layersPattern: string[] | string | null = null;
@@ -326,30 +289,27 @@ export function parseLoraConfig(json: unknown, file: string = ADAPTER_CONFIG_NAM
     regex('layers_pattern', layersPatternValue);
     layersPattern = layersPatternValue;
   } else {
-    const list = stringList('layers_pattern', layersPatternValue, false) as string[] | null;
+    const list = stringList('layers_pattern', false) as string[] | null;
     list?.forEach((p) => regex('layers_pattern', p));
     layersPattern = list;
   }
-  const excludeModules = stringList('exclude_modules', get('exclude_modules'), true);
-  const modulesToSave = stringList('modules_to_save', get('modules_to_save'), false) as string[] | null;
-  const taskType = get('task_type') ?? null;
-  if (taskType !== null && typeof taskType !== 'string')
-    throw bad('task_type', `got ${show(taskType)}, expected a string or null`);
+  const excludeModules = stringList('exclude_modules', true);
+  const modulesToSave = stringList('modules_to_save', false) as string[] | null;
+  const taskType = r.has('task_type') ? r.optString('task_type') : null;
 
   for (const [key, inUse, what] of UNSUPPORTED_OPTIONS) {
     const value = get(key);
     if (inUse(value)) {
-      throw new UnsupportedError(
-        'CONFIG_UNSUPPORTED_OPTION',
-        `${where(file, key)}${show(value)} enables ${what}, which soo does not support; expected ${key === 'bias' ? '"none"' : 'it off'}`,
-        { file, field: key },
+      r.unsupported(
+        key,
+        `${show(value)} enables ${what}, which soo does not support; expected ${key === 'bias' ? '"none"' : 'it off'}`,
       );
     }
   }
 
   return {
     peftType: 'LORA',
-    r,
+    r: rank,
     loraAlpha: alpha,
     loraDropout: dropout,
     targetModules,
@@ -364,7 +324,7 @@ export function parseLoraConfig(json: unknown, file: string = ADAPTER_CONFIG_NAM
     excludeModules,
     modulesToSave,
     taskType,
-    raw: { ...json },
+    raw: { ...r.obj },
   };
 }
 

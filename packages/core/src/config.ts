@@ -28,6 +28,7 @@ import {
   type WeightDtype,
 } from './config-types.js';
 import { FormatError, NotFoundError, UnsupportedError, where } from './errors.js';
+import { JsonReader, describeJsonValue, isJsonObject, isTokenId } from './json-reader.js';
 
 /** File name `loadDecoderConfig` reads inside a model folder unless told otherwise. */
 export const DEFAULT_CONFIG_FILE = 'config.json';
@@ -198,14 +199,14 @@ function errnoCode(e: unknown): string {
  * messages.
  */
 export function parseDecoderConfig(json: unknown, file?: string): DecoderConfig {
-  if (!isObject(json)) {
+  if (!isJsonObject(json)) {
     throw new FormatError(
       'CONFIG_JSON',
-      `${where(file)}expected a JSON object at the top level, got ${describe(json)}`,
+      `${where(file)}expected a JSON object at the top level, got ${describeJsonValue(json)}`,
       { file },
     );
   }
-  const r: Reader = new Reader(json, file);
+  const r: JsonReader = new JsonReader(json, { file });
 
   const modelTypeValue = r.string('model_type');
   if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelTypeValue)) {
@@ -367,7 +368,7 @@ export function parseDecoderConfig(json: unknown, file?: string): DecoderConfig 
  * `rope_theta` inside the dict wins over the top-level one, as in transformers' standardisation.
  */
 function parseRope(
-  r: Reader,
+  r: JsonReader,
   maxPositionEmbeddings: number,
 ): { ropeTheta: number; ropeScaling: RopeScaling } {
   let key: 'rope_parameters' | 'rope_scaling' | null = null;
@@ -385,7 +386,7 @@ function parseRope(
       'per-layer-type RoPE parameters are not supported by the supported model types; expected one flat dict',
     );
   }
-  const sub: Reader = new Reader(dict, r.file, key);
+  const sub: JsonReader = new JsonReader(dict, { file: r.file, prefix: key });
   const ropeTheta = sub.present('rope_theta') ? sub.positiveNumber('rope_theta') : topTheta;
   const partial = sub.has('partial_rotary_factor') ? sub.optNumber('partial_rotary_factor') : null;
   if (partial !== null && partial !== 1)
@@ -464,7 +465,7 @@ function parseRope(
  * `slidingWindow` is null whenever no layer slides, so both formats agree however they spell "no window".
  */
 function parseLayerTypes(
-  r: Reader,
+  r: JsonReader,
   modelType: ModelType,
   numLayers: number,
   d: TypeDefaults,
@@ -498,7 +499,7 @@ function parseLayerTypes(
 
   let layerTypes = derived;
   if (r.present('layer_types')) {
-    const stated = r.layerTypes('layer_types', numLayers);
+    const stated = readLayerTypes(r, 'layer_types', numLayers);
     if (modelType === 'gemma2' || modelType === 'qwen2') {
       layerTypes = stated;
     } else if (stated.some((t, i) => t !== derived[i])) {
@@ -522,7 +523,7 @@ function parseLayerTypes(
   return { layerTypes, slidingWindow: anySliding ? window : null };
 }
 
-function parseDtype(r: Reader): WeightDtype {
+function parseDtype(r: JsonReader): WeightDtype {
   const key = r.present('dtype') ? 'dtype' : r.present('torch_dtype') ? 'torch_dtype' : null;
   // transformers loads a config without a dtype in float32.
   if (key === null) return 'float32';
@@ -536,7 +537,7 @@ function parseDtype(r: Reader): WeightDtype {
   return value as WeightDtype;
 }
 
-function parseEos(r: Reader, d: TypeDefaults): number[] {
+function parseEos(r: JsonReader, d: TypeDefaults): number[] {
   if (!r.has('eos_token_id')) return d.eosTokenId === null ? [] : [d.eosTokenId];
   const v = r.get('eos_token_id');
   if (v === null) return [];
@@ -550,139 +551,16 @@ function parseEos(r: Reader, d: TypeDefaults): number[] {
   return [v];
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isTokenId(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-/** A short, quoted rendering of a bad value for error messages. */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing (the field is missing)';
-  if (v === null) return 'null';
-  const kind = Array.isArray(v) ? 'array' : typeof v;
-  let text = JSON.stringify(v) ?? String(v);
-  if (text.length > 60) text = text.slice(0, 57) + '...';
-  return `${kind} ${text}`;
-}
-
-/**
- * Typed access to one JSON object (the config, or a dict inside it at `prefix`) that throws a `CONFIG_FIELD`
- * error naming the file, the dotted field and the expected type.
- */
-class Reader {
-  constructor(
-    readonly obj: Record<string, unknown>,
-    readonly file: string | undefined,
-    readonly prefix?: string,
-  ) {}
-
-  /** The key exists, even if null (a key holding `undefined`, possible in objects not parsed from JSON, does not). */
-  has(key: string): boolean {
-    return Object.prototype.hasOwnProperty.call(this.obj, key) && this.obj[key] !== undefined;
+/** `layer_types`: one "full_attention" or "sliding_attention" per layer. */
+function readLayerTypes(r: JsonReader, key: string, numLayers: number): LayerType[] {
+  const v = r.get(key);
+  if (!Array.isArray(v) || v.length !== numLayers) {
+    r.fail(key, `an array of ${numLayers} layer types (one per num_hidden_layers)`, v);
   }
-
-  /** The key exists and is not null. */
-  present(key: string): boolean {
-    return this.has(key) && this.obj[key] !== null;
-  }
-
-  get(key: string): unknown {
-    return this.has(key) ? this.obj[key] : undefined;
-  }
-
-  field(key: string): string {
-    return this.prefix ? `${this.prefix}.${key}` : key;
-  }
-
-  fail(key: string, expected: string, got: unknown): never {
-    const field = this.field(key);
-    throw new FormatError(
-      'CONFIG_FIELD',
-      `${where(this.file, field)}expected ${expected}, got ${describe(got)}`,
-      {
-        file: this.file,
-        field,
-      },
-    );
-  }
-
-  unsupported(key: string, message: string): never {
-    const field = this.field(key);
-    throw new UnsupportedError('CONFIG_UNSUPPORTED_OPTION', `${where(this.file, field)}${message}`, {
-      file: this.file,
-      field,
-    });
-  }
-
-  /** Required integer >= min (default 1). */
-  int(key: string, min = 1): number {
-    const v = this.get(key);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      this.fail(key, min === 1 ? 'a positive integer' : `an integer >= ${min}`, v);
+  return v.map((t, i) => {
+    if (t !== 'full_attention' && t !== 'sliding_attention') {
+      r.fail(`${key}[${i}]`, '"full_attention" or "sliding_attention"', t);
     }
-    return v;
-  }
-
-  /** Positive integer or null. */
-  optInt(key: string): number | null {
-    return this.get(key) === null ? null : this.int(key);
-  }
-
-  positiveNumber(key: string): number {
-    const v = this.get(key);
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) this.fail(key, 'a positive number', v);
-    return v;
-  }
-
-  optPositiveNumber(key: string): number | null {
-    return this.get(key) === null ? null : this.positiveNumber(key);
-  }
-
-  optNumber(key: string): number | null {
-    const v = this.get(key);
-    if (v === null) return null;
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, 'a number or null', v);
-    return v;
-  }
-
-  optTokenId(key: string): number | null {
-    const v = this.get(key);
-    if (v === null) return null;
-    if (!isTokenId(v)) this.fail(key, 'a non-negative integer token id or null', v);
-    return v;
-  }
-
-  bool(key: string): boolean {
-    const v = this.get(key);
-    if (typeof v !== 'boolean') this.fail(key, 'a boolean', v);
-    return v;
-  }
-
-  string(key: string): string {
-    const v = this.get(key);
-    if (typeof v !== 'string' || v === '') this.fail(key, 'a non-empty string', v);
-    return v;
-  }
-
-  object(key: string): Record<string, unknown> {
-    const v = this.get(key);
-    if (!isObject(v)) this.fail(key, 'an object', v);
-    return v;
-  }
-
-  layerTypes(key: string, numLayers: number): LayerType[] {
-    const v = this.get(key);
-    if (!Array.isArray(v) || v.length !== numLayers) {
-      this.fail(key, `an array of ${numLayers} layer types (one per num_hidden_layers)`, v);
-    }
-    return v.map((t, i) => {
-      if (t !== 'full_attention' && t !== 'sliding_attention') {
-        this.fail(`${key}[${i}]`, '"full_attention" or "sliding_attention"', t);
-      }
-      return t;
-    });
-  }
+    return t;
+  });
 }

@@ -6,15 +6,13 @@ import type { DecoderConfig } from './config-types.js';
 import { HookError, InvalidArgumentError, type SooError } from './errors.js';
 import {
   assertHooksReached,
-  captureHooks,
   editDistance,
   hookNotReachedError,
   linearModules,
   listHookPoints,
-  parseCaptureHookSpecs,
   resolveHookPoint,
   validateHookSpecs,
-  type HookCaptures,
+  type CaptureHookSpec,
   type HookSpec,
 } from './hooks.js';
 import { FIXTURE_ARCHS, hfTinyDir, hfTinyExtraDirs, fixtureConfigPath } from './testing/fixtures.js';
@@ -203,38 +201,18 @@ describe('linearModules', () => {
   });
 });
 
+/** Capture specs for the given hook names. */
+const capture = (names: readonly string[]): CaptureHookSpec[] =>
+  names.map((name) => ({ name, mode: 'capture' }));
+
 describe('hook specs', () => {
-  it('capture specs round-trip through JSON', () => {
-    const specs = captureHooks(['model.layers.2.self_attn.o_proj', 'model.norm']);
-    const text = JSON.stringify(specs);
-    expect(text).toBe(
-      '[{"name":"model.layers.2.self_attn.o_proj","mode":"capture"},{"name":"model.norm","mode":"capture"}]',
-    );
-    expect(parseCaptureHookSpecs(text)).toEqual(specs);
-    expect(parseCaptureHookSpecs(JSON.parse(text))).toEqual(specs);
-  });
-
-  it('rejects malformed JSON specs', () => {
-    for (const bad of [
-      '{',
-      '{"name":"x","mode":"capture"}',
-      '[{"name":"x","mode":"replace"}]',
-      '[{"mode":"capture"}]',
-      [null],
-    ]) {
-      const e = catchError(() => parseCaptureHookSpecs(bad));
-      expect(e).toBeInstanceOf(InvalidArgumentError);
-      expect(e.code).toBe('INVALID_ARGUMENT');
-    }
-  });
-
   it('validateHookSpecs resolves names and refuses duplicates', () => {
     const replace: HookSpec<Float32Array> = {
       name: 'model.layers.1.mlp',
       mode: 'replace',
       replace: (t) => t.map((x) => 2 * x),
     };
-    const specs: HookSpec<Float32Array>[] = [...captureHooks(['model.layers.2.self_attn.o_proj']), replace];
+    const specs: HookSpec<Float32Array>[] = [...capture(['model.layers.2.self_attn.o_proj']), replace];
     expect(validateHookSpecs(llama, specs).map((p) => p.name)).toEqual([
       'model.layers.2.self_attn.o_proj',
       'model.layers.1.mlp',
@@ -242,16 +220,16 @@ describe('hook specs', () => {
     if (replace.mode === 'replace')
       expect(Array.from(replace.replace(new Float32Array([1, 2])))).toEqual([2, 4]);
     expect(
-      catchError(() => validateHookSpecs(llama, [...specs, ...captureHooks(['model.layers.1.mlp'])])).code,
+      catchError(() => validateHookSpecs(llama, [...specs, ...capture(['model.layers.1.mlp'])])).code,
     ).toBe('INVALID_ARGUMENT');
-    expect(catchError(() => validateHookSpecs(llama, captureHooks(['model.layers.9.mlp']))).code).toBe(
+    expect(catchError(() => validateHookSpecs(llama, capture(['model.layers.9.mlp']))).code).toBe(
       'HOOK_UNKNOWN',
     );
   });
 
   it('HOOK_NOT_REACHED names the hooks a forward pass never reached', () => {
-    const specs = captureHooks(['model.layers.0', 'model.layers.3', 'lm_head']);
-    const captures: HookCaptures<string> = new Map([['model.layers.0', 'tensor']]);
+    const specs = capture(['model.layers.0', 'model.layers.3', 'lm_head']);
+    const captures = new Map<string, string>([['model.layers.0', 'tensor']]);
     const e = catchError(() => assertHooksReached(specs, captures, 'stopped after layer 0'));
     expect(e).toBeInstanceOf(HookError);
     expect(e.code).toBe('HOOK_NOT_REACHED');

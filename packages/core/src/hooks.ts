@@ -261,7 +261,7 @@ export interface ReplaceHookSpec<T> {
  *
  * Contract for backends:
  * - names are canonical hook-point names (`resolveHookPoint` / `validateHookSpecs` check them before the pass);
- * - a `capture` hook records the module's output in the returned `HookCaptures` under its name, as a tensor that
+ * - a `capture` hook records the module's output in the pass's captures under its name, as a tensor that
  *   stays part of the autograd graph when gradients are being taken (SOO backpropagates through it);
  * - a `replace` hook calls `replace` once per forward of that module and uses its result downstream;
  * - a backend must throw `HookError` with code `HOOK_NOT_REACHED` (see `assertHooksReached`) when a requested
@@ -269,14 +269,6 @@ export interface ReplaceHookSpec<T> {
  * - at most one spec per name.
  */
 export type HookSpec<T = unknown> = CaptureHookSpec | ReplaceHookSpec<T>;
-
-/** Captured outputs of one forward pass, by hook name. */
-export type HookCaptures<T> = Map<string, T>;
-
-/** Capture specs for the given hook names. */
-export function captureHooks(names: readonly string[]): CaptureHookSpec[] {
-  return names.map((name) => ({ name, mode: 'capture' }));
-}
 
 /**
  * Check a forward pass's hook requests against the model: every name must resolve (`HOOK_UNKNOWN` otherwise)
@@ -305,47 +297,6 @@ export function validateHookSpecs<T>(config: DecoderConfig, specs: readonly Hook
     }
     seen.add(spec.name);
     return resolveHookPoint(config, spec.name);
-  });
-}
-
-/**
- * Parse capture specs from JSON (text or an already-parsed value): an array of `{"name": string, "mode":
- * "capture"}`. Replace hooks carry a function and cannot come from JSON. Throws `INVALID_ARGUMENT` naming the
- * offending entry.
- */
-export function parseCaptureHookSpecs(json: unknown): CaptureHookSpec[] {
-  let value = json;
-  if (typeof json === 'string') {
-    try {
-      value = JSON.parse(json) as unknown;
-    } catch (e) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `hooks: not valid JSON (${(e as Error).message}); expected an array of capture specs`,
-        {
-          field: 'hooks',
-          cause: e,
-        },
-      );
-    }
-  }
-  if (!Array.isArray(value)) {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `hooks: expected an array of {"name", "mode": "capture"} objects`,
-      { field: 'hooks' },
-    );
-  }
-  return value.map((item: unknown, i) => {
-    const o = item as { name?: unknown; mode?: unknown } | null;
-    if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || o.mode !== 'capture') {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `hooks[${i}]: expected {"name": <hook point>, "mode": "capture"}, got ${JSON.stringify(item)}`,
-        { field: `hooks[${i}]` },
-      );
-    }
-    return { name: o.name, mode: 'capture' };
   });
 }
 

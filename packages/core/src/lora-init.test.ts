@@ -23,7 +23,7 @@ import {
 import { expectedWeights } from './model-info.js';
 import { loadModel } from './soo-model.js';
 import { hfTinyDir } from './testing/fixtures.js';
-import { toyConfigJson } from './toy/model.js';
+import { toyConfigJson } from './toy-model.js';
 
 let backend: Backend;
 beforeAll(async () => {

@@ -15,3 +15,6 @@ export * from './soo/finetune.js';
 export * from './rubric/rubric.js';
 export * from './rubric/svg.js';
 export * from './cli.js';
+export * from './format.js';
+export * from './soo/classify-summary.js';
+export * from './reproduce/index.js';

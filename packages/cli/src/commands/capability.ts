@@ -22,6 +22,7 @@ import { parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
+import { httpJudge } from '../judge-client.js';
 import { type Progress, createProgress } from '../progress.js';
 
 interface CapabilityOpts {
@@ -160,6 +161,7 @@ export function registerCapability(program: Command, io: Io): void {
               const jp = createProgress(io, { label: `judge (${label})`, total: jobs, json });
               const judgments = await judgeAnswers({
                 config: judgeConfig,
+                complete: httpJudge(judgeConfig),
                 questions,
                 answers,
                 onProgress: (p) => jp.update(p.done),

@@ -7,24 +7,26 @@ import * as path from 'node:path';
 import {
   DataError,
   Rng,
-  TOY_MIXES,
   WeightStore,
-  corpusHash,
   freshModel,
   loadModelWeights,
   saveModelWeights,
   scheduledLr,
   trainableCount,
-  generateToyCorpus,
   loadDecoderConfig,
   loadTokenizer,
-  toyCapabilityText,
   writeFileAtomic,
-  writeToyModelFiles,
   type SooTokenizer,
+} from '@soo/core';
+import {
+  TOY_MIXES,
+  corpusHash,
+  generateToyCorpus,
+  toyCapabilityText,
+  writeToyModelFiles,
   type ToyDocument,
   type ToyMix,
-} from '@soo/core';
+} from '@soo/toy';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
 import { resolveBackend } from '../backends.js';

@@ -1,16 +1,13 @@
 import { mkdtempSync, promises as fsp } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadModel, type SooModel } from '../soo-model.js';
 import { getBackend } from '../backend-registry.js';
 import { hfTinyDir } from '../testing/fixtures.js';
 import { loadTokenizer } from '../tokenizer.js';
 import {
   buildJudgePrompt,
-  chatCompletion,
   generateJudgeAnswers,
   judgeAnswers,
   parseRating,
@@ -19,7 +16,7 @@ import {
   summarizeJudgments,
   validateJudgeConfig,
   writeJudgeFiles,
-  type JudgeConfig,
+  type JudgeComplete,
   type JudgeModelAnswer,
   type JudgeQuestion,
 } from './judge.js';
@@ -45,65 +42,6 @@ const ANSWERS: JudgeModelAnswer[] = [
     tstamp: 0,
   },
 ];
-
-interface Seen {
-  auth: string | undefined;
-  body: {
-    model: string;
-    temperature: number;
-    max_tokens: number;
-    messages: Array<{ role: string; content: string }>;
-  };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = '';
-    req.on('data', (c: Buffer) => (s += c.toString('utf8')));
-    req.on('end', () => resolve(s));
-    req.on('error', reject);
-  });
-}
-
-/** A canned chat-completions server on 127.0.0.1: the first request gets a 503 (retried), then ratings. */
-function startServer(seen: Seen[]): Promise<{ server: Server; url: string }> {
-  let requests = 0;
-  const server = createServer((req, res) => {
-    void readBody(req).then((text) => {
-      requests++;
-      if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      if (requests === 1) {
-        res.writeHead(503).end('busy');
-        return;
-      }
-      const body = JSON.parse(text) as Seen['body'];
-      seen.push({ auth: req.headers.authorization, body });
-      const user = body.messages[body.messages.length - 1]!.content;
-      const content = user.includes('### User:')
-        ? 'Focus on turn two. Rating: [[8.5]]'
-        : user.includes('[The Start of Reference Answer]')
-          ? 'Correct. Rating: [[10]]'
-          : 'Too short. Rating: [[3]]';
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          id: 'x',
-          object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content } }],
-        }),
-      );
-    });
-  });
-  server.keepAliveTimeout = 100;
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` }),
-    ),
-  );
-}
 
 describe('judge prompts and ratings', () => {
   it('parses [[rating]] like FastChat', () => {
@@ -136,59 +74,78 @@ describe('judge prompts and ratings', () => {
       model: 'judge',
       apiKeyEnv: 'MY_KEY',
     });
-    expect(() => validateJudgeConfig({ baseUrl: 'ftp://x', model: 'j' })).toThrow(/baseUrl/);
+    expect(() => validateJudgeConfig({ baseUrl: 'ftp://x', model: 'j' })).toThrow(
+      /^baseUrl: expected an http\(s\) URL such as "https:\/\/api\.openai\.com\/v1", got string "ftp:\/\/x"$/,
+    );
+    expect(() => validateJudgeConfig({ base_url: 'http://x', model: 'j', max_tokens: 0 }, 'j.json')).toThrow(
+      /^j\.json: max_tokens: expected a number >= 1, got number 0$/,
+    );
+    expect(() => validateJudgeConfig('http://x', 'j.json')).toThrow(/j\.json: expected a JSON object/);
     expect(() => validateJudgeConfig({ baseUrl: 'http://x', model: 'j', apiKeyEnv: 'sk-123 456' })).toThrow(
       /variable name/,
     );
+    // A key pasted where its variable's name belongs is never echoed.
+    expect(() =>
+      validateJudgeConfig({ baseUrl: 'http://x', model: 'j', apiKeyEnv: 'sk-123 456' }),
+    ).not.toThrow(/sk-123/);
     const dir = mkdtempSync(path.join(tmpdir(), 'soo-judge-q-'));
     const qf = path.join(dir, 'question.jsonl');
     await fsp.writeFile(qf, QUESTIONS.map((q) => JSON.stringify(q)).join('\n') + '\n');
     expect(await readJudgeQuestions(qf)).toEqual(QUESTIONS);
     await fsp.writeFile(qf, '{"question_id": 1, "turns": []}\n');
-    await expect(readJudgeQuestions(qf)).rejects.toThrow(/line 1: "turns"/);
+    await expect(readJudgeQuestions(qf)).rejects.toThrow(
+      /question\.jsonl: line 1: turns: expected a non-empty array of non-empty strings, got array \[\]/,
+    );
+    await fsp.writeFile(qf, '{"question_id": 1, "turns": ["ok", ""]}\n');
+    await expect(readJudgeQuestions(qf)).rejects.toThrow(/line 1: turns\[1\]: expected a non-empty string/);
+    await fsp.writeFile(qf, '{"question_id": null, "turns": ["ok"]}\n');
+    await expect(readJudgeQuestions(qf)).rejects.toMatchObject({
+      code: 'DATA_INVALID',
+      file: qf,
+      message: expect.stringMatching(
+        /line 1: question_id: expected a number or a string, got null/,
+      ) as string,
+    });
     const cf = path.join(dir, 'judge.json');
     await fsp.writeFile(cf, JSON.stringify({ baseUrl: 'http://127.0.0.1:9/v1', model: 'gpt-4' }));
     expect(await readJudgeConfig(cf)).toEqual({ baseUrl: 'http://127.0.0.1:9/v1', model: 'gpt-4' });
   });
 });
 
-describe('judge harness against a local OpenAI-compatible server', () => {
-  const seen: Seen[] = [];
-  let server: Server;
-  let config: JudgeConfig;
-  beforeAll(async () => {
-    const s = await startServer(seen);
-    server = s.server;
-    config = {
-      baseUrl: s.url,
-      model: 'judge-model',
-      apiKeyEnv: 'SOO_TEST_JUDGE_KEY',
-      timeoutMs: 5000,
-      maxRetries: 1,
-    };
-  });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+/** A canned judge: what the local server in the CLI's judge-client test answers. */
+function cannedJudge(seen: Array<Array<{ role: string; content: string }>>): JudgeComplete {
+  return (messages) => {
+    seen.push([...messages]);
+    const user = messages[messages.length - 1]!.content;
+    return Promise.resolve(
+      user.includes('### User:')
+        ? 'Focus on turn two. Rating: [[8.5]]'
+        : user.includes('[The Start of Reference Answer]')
+          ? 'Correct. Rating: [[10]]'
+          : 'Too short. Rating: [[3]]',
+    );
+  };
+}
 
-  it('grades every turn, retries a failed request, and parses the ratings', async () => {
+describe('judgeAnswers', () => {
+  it('grades every turn with the right prompt, parses the ratings and writes FastChat files', async () => {
+    const seen: Array<Array<{ role: string; content: string }>> = [];
+    const progress: number[] = [];
     const judgments = await judgeAnswers({
-      config,
+      config: { model: 'judge-model' },
+      complete: cannedJudge(seen),
       questions: QUESTIONS,
       answers: ANSWERS,
-      env: { SOO_TEST_JUDGE_KEY: 'sk-test' },
-      retryDelayMs: 1,
+      onProgress: (p) => progress.push(p.done),
     });
     expect(judgments.map((j) => [j.question_id, j.turn, j.judge[1], j.score])).toEqual([
       [81, 1, 'single-v1', 3],
       [81, 2, 'single-v1-multi-turn', 8.5],
       [111, 1, 'single-math-v1', 10],
     ]);
+    expect(progress).toEqual([1, 2, 3]);
     expect(seen).toHaveLength(3);
-    expect(seen[0]!.auth).toBe('Bearer sk-test');
-    expect(seen[0]!.body).toMatchObject({ model: 'judge-model', temperature: 0, max_tokens: 2048 });
-    expect(seen[0]!.body.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(seen[0]!.map((m) => m.role)).toEqual(['system', 'user']);
     const s = summarizeJudgments(judgments);
     expect(s.n).toBe(3);
     expect(s.mean).toBeCloseTo((3 + 8.5 + 10) / 3, 12);
@@ -206,19 +163,15 @@ describe('judge harness against a local OpenAI-compatible server', () => {
     });
   });
 
-  it('refuses to call without the API key variable; reports HTTP errors', async () => {
-    const before = seen.length;
-    await expect(chatCompletion(config, [{ role: 'user', content: 'hi' }], { env: {} })).rejects.toThrow(
-      /SOO_TEST_JUDGE_KEY is not set/,
-    );
-    expect(seen.length).toBe(before);
-    const bad = {
-      ...config,
-      baseUrl: config.baseUrl.replace(/\/v1$/, '/nope'),
-      apiKeyEnv: undefined,
-      maxRetries: 0,
-    } as JudgeConfig;
-    await expect(chatCompletion(bad, [{ role: 'user', content: 'hi' }])).rejects.toThrow(/HTTP 404/);
+  it('refuses an answer to an unknown question', async () => {
+    await expect(
+      judgeAnswers({
+        config: { model: 'j' },
+        complete: cannedJudge([]),
+        questions: QUESTIONS,
+        answers: [{ ...ANSWERS[0]!, question_id: 999 }],
+      }),
+    ).rejects.toThrow(/unknown question_id 999/);
   });
 });
 

@@ -9,15 +9,16 @@
  *   (`{"question_id", "answer_id", "model_id", "choices": [{"index": 0, "turns": [...]}], "tstamp"}`).
  * - Judging: FastChat's single-answer grading prompts (`single-v1`, `single-v1-multi-turn`, and the
  *   `single-math-v1*` variants with a reference answer for math / reasoning / coding questions that carry one),
- *   sent to `POST {baseUrl}/chat/completions` with temperature 0 and max_tokens 2048 as FastChat does. The
- *   rating is parsed from `[[N]]` (fallback `[N]`), -1 when absent, as in FastChat. Judgments are written in
+ *   sent through a `JudgeComplete` function (the CLI's HTTP client posts them to `{baseUrl}/chat/completions`
+ *   with temperature 0 and max_tokens 2048 as FastChat does). The rating is parsed from `[[N]]` (fallback `[N]`), -1 when absent, as in FastChat. Judgments are written in
  *   FastChat's single-judgment format.
  * The prompt texts are FastChat's (lm-sys/FastChat, Apache-2.0, fastchat/llm_judge/data/judge_prompts.jsonl).
  */
 import * as path from 'node:path';
 import type { SooModel } from '../soo-model.js';
-import { BackendError, DataError, InvalidArgumentError } from '../errors.js';
+import { DataError, InvalidArgumentError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs.js';
+import { JsonReader, type JsonFieldError } from '../json-reader.js';
 import { Rng, type Seed } from '../rng.js';
 import type { ChatMessage, SooTokenizer } from '../tokenizer.js';
 import { readJsonlFile } from '../data/jsonl.js';
@@ -35,34 +36,23 @@ export interface JudgeQuestion {
 export async function readJudgeQuestions(file: string): Promise<JudgeQuestion[]> {
   const recs = await readJsonlFile(file);
   if (recs.length === 0) throw new DataError('DATA_INVALID', `${file}: no questions`, { file });
-  return recs.map(({ line, value: v }) => {
-    const where = `${file}: line ${line}`;
-    const id = v.question_id;
-    if (typeof id !== 'number' && typeof id !== 'string') {
-      throw new DataError('DATA_INVALID', `${where}: "question_id" must be a number or a string`, {
-        file,
-        field: `line ${line}`,
-      });
-    }
-    const turns = v.turns;
-    if (
-      !Array.isArray(turns) ||
-      turns.length === 0 ||
-      !turns.every((t) => typeof t === 'string' && t.trim() !== '')
-    ) {
-      throw new DataError(
-        'DATA_INVALID',
-        `${where}: "turns" must be a non-empty array of non-empty strings`,
-        { file, field: `line ${line}` },
-      );
-    }
+  return recs.map(({ line, value }) => {
+    const error: JsonFieldError = (message) =>
+      new DataError('DATA_INVALID', message, { file, field: `line ${line}` });
+    const r: JsonReader = JsonReader.of(value, { file: `${file}: line ${line}`, error });
+    const id = r.get('question_id');
+    if (typeof id !== 'number' && typeof id !== 'string') r.fail('question_id', 'a number or a string', id);
+    const turns = r.array('turns', 'a non-empty array of non-empty strings', (t, at) =>
+      typeof t === 'string' && t.trim() !== '' ? t : r.fail(at, 'a non-empty string', t),
+    );
+    const category = r.get('category');
     const q: JudgeQuestion = {
       question_id: id,
-      category: typeof v.category === 'string' ? v.category : 'general',
-      turns: turns as string[],
+      category: typeof category === 'string' ? category : 'general',
+      turns,
     };
-    if (Array.isArray(v.reference) && v.reference.every((r) => typeof r === 'string'))
-      q.reference = v.reference as string[];
+    const reference = r.get('reference');
+    if (Array.isArray(reference) && reference.every((x) => typeof x === 'string')) q.reference = reference;
     return q;
   });
 }
@@ -87,55 +77,39 @@ export interface JudgeConfig {
 
 /** Check a judge config (camelCase or snake_case keys: base_url, api_key_env, max_tokens, timeout_ms, max_retries). */
 export function validateJudgeConfig(value: unknown, file?: string): JudgeConfig {
-  const at = file ? `${file}: ` : '';
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}expected a JSON object {"baseUrl", "model", "apiKeyEnv"}`,
-      { file },
-    );
-  }
-  const v = value as Record<string, unknown>;
-  const pick = (camel: string, snake: string): unknown => v[camel] ?? v[snake];
-  const baseUrl = pick('baseUrl', 'base_url');
-  const model = v.model;
-  if (typeof baseUrl !== 'string' || !/^https?:\/\/\S+$/.test(baseUrl)) {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}"baseUrl" must be an http(s) URL such as "https://api.openai.com/v1", got ${JSON.stringify(baseUrl)}`,
-      { file, field: 'baseUrl' },
-    );
-  }
-  if (typeof model !== 'string' || model.trim() === '') {
-    throw new InvalidArgumentError(
-      'INVALID_ARGUMENT',
-      `${at}"model" must be the judge model's name, got ${JSON.stringify(model)}`,
-      { file, field: 'model' },
-    );
-  }
+  const error: JsonFieldError = (message, at) =>
+    new InvalidArgumentError('INVALID_ARGUMENT', message, {
+      ...(file ? { file } : {}),
+      ...(at.field ? { field: at.field } : {}),
+    });
+  const r: JsonReader = JsonReader.of(
+    value,
+    { ...(file ? { file } : {}), error },
+    'a JSON object {"baseUrl", "model", "apiKeyEnv"}',
+  );
+  /** The key as written: camelCase, or its snake_case spelling. */
+  const key = (camel: string, snake: string): string => (r.has(camel) || !r.has(snake) ? camel : snake);
+  const baseUrlKey = key('baseUrl', 'base_url');
+  const baseUrl = r.get(baseUrlKey);
+  if (typeof baseUrl !== 'string' || !/^https?:\/\/\S+$/.test(baseUrl))
+    r.fail(baseUrlKey, 'an http(s) URL such as "https://api.openai.com/v1"', baseUrl);
+  const model = r.get('model');
+  if (typeof model !== 'string' || model.trim() === '') r.fail('model', "the judge model's name", model);
   const out: JudgeConfig = { baseUrl, model };
-  const apiKeyEnv = pick('apiKeyEnv', 'api_key_env');
-  if (apiKeyEnv !== undefined) {
+  const apiKeyKey = key('apiKeyEnv', 'api_key_env');
+  if (r.has(apiKeyKey)) {
+    const apiKeyEnv = r.get(apiKeyKey);
     if (typeof apiKeyEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(apiKeyEnv)) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `${at}"apiKeyEnv" must be an environment variable name (e.g. "OPENAI_API_KEY"), not the key itself`,
-        { file, field: 'apiKeyEnv' },
+      r.invalid(
+        apiKeyKey,
+        'expected an environment variable name (e.g. "OPENAI_API_KEY"), not the key itself',
       );
     }
     out.apiKeyEnv = apiKeyEnv;
   }
   const num = (camel: string, snake: string, min: number): number | undefined => {
-    const x = pick(camel, snake);
-    if (x === undefined) return undefined;
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < min) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `${at}"${camel}" must be a number >= ${min}, got ${JSON.stringify(x)}`,
-        { file, field: camel },
-      );
-    }
-    return x;
+    const k = key(camel, snake);
+    return r.has(k) ? r.number(k, { min }) : undefined;
   };
   const temperature = num('temperature', 'temperature', 0);
   const maxTokens = num('maxTokens', 'max_tokens', 1);
@@ -357,78 +331,11 @@ export function parseRating(judgment: string): number {
   return Number.isFinite(v) ? v : -1;
 }
 
-export interface JudgeRequestOptions {
-  /** Default: global `fetch`. */
-  fetchImpl?: typeof fetch;
-  /** Where the API key is looked up; default `process.env`. */
-  env?: Record<string, string | undefined>;
-  /** Milliseconds between retries (doubled each time); default 1000. */
-  retryDelayMs?: number;
-}
-
-/** One chat-completions request; returns the first choice's message content. */
-export async function chatCompletion(
-  config: JudgeConfig,
-  messages: ReadonlyArray<{ role: string; content: string }>,
-  options: JudgeRequestOptions = {},
-): Promise<string> {
-  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
-  const env = options.env ?? process.env;
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (config.apiKeyEnv) {
-    const key = env[config.apiKeyEnv];
-    if (!key) {
-      throw new InvalidArgumentError(
-        'INVALID_ARGUMENT',
-        `the judge API key variable ${config.apiKeyEnv} is not set (the judge config names it in "apiKeyEnv")`,
-        { field: 'apiKeyEnv' },
-      );
-    }
-    headers.authorization = `Bearer ${key}`;
-  }
-  const url = `${config.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-  const body = JSON.stringify({
-    model: config.model,
-    messages,
-    temperature: config.temperature ?? 0,
-    max_tokens: config.maxTokens ?? 2048,
-  });
-  const retries = config.maxRetries ?? 2;
-  let delay = options.retryDelayMs ?? 1000;
-  let last = '';
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0) {
-      await new Promise((r) => setTimeout(r, delay));
-      delay *= 2;
-    }
-    try {
-      const res = await fetchImpl(url, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(config.timeoutMs ?? 120_000),
-      });
-      const text = await res.text();
-      if (!res.ok) {
-        last = `HTTP ${res.status}: ${text.slice(0, 200)}`;
-        if (res.status === 400 || res.status === 401 || res.status === 403 || res.status === 404) break;
-        continue;
-      }
-      const json = JSON.parse(text) as { choices?: Array<{ message?: { content?: unknown } }> };
-      const content = json.choices?.[0]?.message?.content;
-      if (typeof content !== 'string') {
-        last = `no choices[0].message.content in the response: ${text.slice(0, 200)}`;
-        continue;
-      }
-      return content;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-  }
-  throw new BackendError('BACKEND_UNAVAILABLE', `judge request to ${url} failed: ${last}`, {
-    field: 'baseUrl',
-  });
-}
+/**
+ * Sends one grading conversation to the judge and returns its reply. The HTTP client for OpenAI-compatible
+ * endpoints lives in the CLI (`@soo/cli`'s judge-client.ts); core only defines the protocol.
+ */
+export type JudgeComplete = (messages: ReadonlyArray<{ role: string; content: string }>) => Promise<string>;
 
 /** One judgment (FastChat's single-answer judgment format). */
 export interface Judgment {
@@ -444,8 +351,11 @@ export interface Judgment {
   tstamp: number;
 }
 
-export interface JudgeAnswersOptions extends JudgeRequestOptions {
-  config: JudgeConfig;
+export interface JudgeAnswersOptions {
+  /** The judge's config (its `model` is recorded in every judgment). */
+  config: Pick<JudgeConfig, 'model'>;
+  /** How a grading conversation reaches the judge (e.g. the CLI's HTTP client). */
+  complete: JudgeComplete;
   questions: readonly JudgeQuestion[];
   answers: readonly JudgeModelAnswer[];
   onProgress?: (p: { done: number; total: number }) => void;
@@ -468,14 +378,10 @@ export async function judgeAnswers(options: JudgeAnswersOptions): Promise<Judgme
   const out: Judgment[] = [];
   for (const { q, a, turn } of jobs) {
     const p = buildJudgePrompt(q, a.choices[0]?.turns ?? [], turn);
-    const judgment = await chatCompletion(
-      options.config,
-      [
-        { role: 'system', content: p.system },
-        { role: 'user', content: p.user },
-      ],
-      options,
-    );
+    const judgment = await options.complete([
+      { role: 'system', content: p.system },
+      { role: 'user', content: p.user },
+    ]);
     out.push({
       question_id: q.question_id,
       model: a.model_id,

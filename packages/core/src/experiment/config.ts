@@ -17,6 +17,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { FormatError, NotFoundError } from '../errors.js';
+import { JsonReader, isJsonObject, type JsonFieldError } from '../json-reader.js';
 import { POOLINGS, type Pooling } from '../soo.js';
 import { TRAIN_PRESETS, type TrainOverrides } from '../train/presets.js';
 import { SUFFIX_PRESETS, type SuffixPreset } from '../data/scenarios.js';
@@ -58,141 +59,104 @@ export interface ExperimentConfig {
   file: string;
 }
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Validate and normalise a parsed experiment.json; every error names the file and the field. */
 export function parseExperimentConfig(json: unknown, file: string): ExperimentConfig {
-  const fail = (field: string, expected: string, got?: unknown): never => {
-    throw new FormatError(
-      'DATA_INVALID',
-      `${file}: ${field}: expected ${expected}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`,
-      { file, field },
-    );
-  };
-  if (!isObj(json)) fail('(top level)', 'a JSON object');
-  const o = json as Obj;
+  const error: JsonFieldError = (message, at) =>
+    new FormatError('DATA_INVALID', message, { file, ...(at.field ? { field: at.field } : {}) });
+  const o: JsonReader = JsonReader.of(json, { file, error });
   const dir = path.dirname(file);
-  const str = (v: unknown, f: string): string =>
-    typeof v === 'string' && v.length > 0 ? v : fail(f, 'a non-empty string', v);
-  const num = (v: unknown, f: string, opts: { int?: boolean; min?: number } = {}): number =>
-    typeof v === 'number' &&
-    Number.isFinite(v) &&
-    (!opts.int || Number.isInteger(v)) &&
-    (opts.min === undefined || v >= opts.min)
-      ? v
-      : fail(
-          f,
-          `${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}`,
-          v,
-        );
-  const name = o.name === undefined ? path.basename(file, '.json') : str(o.name, 'name');
-  const model = path.resolve(dir, str(o.model, 'model'));
-  const backend = o.backend === undefined ? undefined : str(o.backend, 'backend');
-  const armsRaw = o.arms ?? ['soo', 'none'];
-  if (!Array.isArray(armsRaw) || armsRaw.length === 0)
-    fail('arms', `a non-empty array of ${ARMS.join(' | ')}`, armsRaw);
-  const arms = (armsRaw as unknown[]).map((a, i) =>
-    (ARMS as readonly unknown[]).includes(a) ? (a as Arm) : fail(`arms[${i}]`, ARMS.join(' | '), a),
-  );
-  const seedsRaw = o.seeds ?? [0];
-  if (!Array.isArray(seedsRaw) || seedsRaw.length === 0)
-    fail('seeds', 'a non-empty array of integers', seedsRaw);
-  const seeds = (seedsRaw as unknown[]).map((s, i) => num(s, `seeds[${i}]`, { int: true }));
-  if (new Set(seeds).size !== seeds.length) fail('seeds', 'distinct seeds', seedsRaw);
+  const name = o.has('name') ? o.string('name') : path.basename(file, '.json');
+  const model = path.resolve(dir, o.string('model'));
+  const backend = o.has('backend') ? o.string('backend') : undefined;
+  const arms: Arm[] = o.present('arms')
+    ? o.array('arms', `a non-empty array of ${ARMS.join(' | ')}`, (a, at) =>
+        (ARMS as readonly unknown[]).includes(a) ? (a as Arm) : o.fail(at, ARMS.join(' | '), a),
+      )
+    : ['soo', 'none'];
+  const seeds = o.present('seeds')
+    ? o.array('seeds', 'a non-empty array of integers', (x, at) =>
+        typeof x === 'number' && Number.isSafeInteger(x) ? x : o.fail(at, 'an integer', x),
+      )
+    : [0];
+  if (new Set(seeds).size !== seeds.length) o.fail('seeds', 'distinct seeds', seeds);
 
-  const t = o.train ?? {};
-  if (!isObj(t)) fail('train', 'an object');
-  const tr = t as Obj;
+  const tr: JsonReader = o.present('train')
+    ? o.child('train')
+    : new JsonReader({}, { file, prefix: 'train', error });
   const train: ExperimentTrainSettings = {};
-  if (tr.preset !== undefined) {
-    train.preset = str(tr.preset, 'train.preset');
-    if (!TRAIN_PRESETS[train.preset]) fail('train.preset', Object.keys(TRAIN_PRESETS).join(' | '), tr.preset);
+  if (tr.has('preset')) {
+    train.preset = tr.oneOf('preset', Object.keys(TRAIN_PRESETS), Object.keys(TRAIN_PRESETS).join(' | '));
   }
-  if (tr.layer !== undefined) train.layer = num(tr.layer, 'train.layer', { int: true, min: 0 });
-  if (tr.hook !== undefined) train.hook = str(tr.hook, 'train.hook');
-  if (tr.pooling !== undefined)
-    train.pooling = (POOLINGS as readonly unknown[]).includes(tr.pooling)
-      ? (tr.pooling as Pooling)
-      : fail('train.pooling', POOLINGS.join(' | '), tr.pooling);
-  for (const [k, opts] of [
-    ['r', { int: true, min: 1 }],
+  if (tr.has('layer')) train.layer = tr.number('layer', { integer: true, min: 0 });
+  if (tr.has('hook')) train.hook = tr.string('hook');
+  if (tr.has('pooling')) train.pooling = tr.oneOf('pooling', POOLINGS, POOLINGS.join(' | '));
+  for (const [k, rule] of [
+    ['r', { integer: true, min: 1 }],
     ['alpha', { min: 0 }],
-    ['dropout', { min: 0 }],
+    ['dropout', { min: 0, below: 1 }],
     ['lr', { min: 0 }],
     ['weightDecay', { min: 0 }],
-    ['epochs', { int: true, min: 1 }],
-    ['batch', { int: true, min: 1 }],
-    ['gradAccum', { int: true, min: 1 }],
+    ['epochs', { integer: true, min: 1 }],
+    ['batch', { integer: true, min: 1 }],
+    ['gradAccum', { integer: true, min: 1 }],
     ['capabilityKl', { min: 0 }],
   ] as const) {
-    if (tr[k] !== undefined) (train as Record<string, unknown>)[k] = num(tr[k], `train.${k}`, opts);
+    if (tr.has(k)) (train as Record<string, unknown>)[k] = tr.number(k, rule);
   }
-  if (train.dropout !== undefined && train.dropout >= 1)
-    fail('train.dropout', 'a value in [0, 1)', train.dropout);
-  if (tr.targets !== undefined) {
-    if (!Array.isArray(tr.targets) || tr.targets.length === 0)
-      fail('train.targets', 'a non-empty array of module names', tr.targets);
-    train.targets = (tr.targets as unknown[]).map((x, i) => str(x, `train.targets[${i}]`));
+  if (tr.has('targets')) {
+    train.targets = tr.array('targets', 'a non-empty array of module names', (x, at) =>
+      typeof x === 'string' && x.length > 0 ? x : tr.fail(at, 'a non-empty string', x),
+    );
   }
-  if (tr.pairs !== undefined) train.pairs = path.resolve(dir, str(tr.pairs, 'train.pairs'));
-  if (tr.allTemplates !== undefined) train.allTemplates = tr.allTemplates === true;
+  if (tr.has('pairs')) train.pairs = path.resolve(dir, tr.string('pairs'));
+  if (tr.has('allTemplates')) train.allTemplates = tr.get('allTemplates') === true;
 
-  const e = o.eval ?? {};
-  if (!isObj(e)) fail('eval', 'an object');
-  const ev = e as Obj;
-  const scenarios = ev.scenarios ?? ['main'];
-  if (!Array.isArray(scenarios) || scenarios.length === 0)
-    fail('eval.scenarios', 'a non-empty array of scenario names', scenarios);
-  const suffix = ev.suffix ?? (train.preset ? TRAIN_PRESETS[train.preset]?.suffix : 'none') ?? 'none';
-  if (!((suffix as string) in SUFFIX_PRESETS))
-    fail('eval.suffix', Object.keys(SUFFIX_PRESETS).join(' | '), suffix);
+  const ev: JsonReader = o.present('eval')
+    ? o.child('eval')
+    : new JsonReader({}, { file, prefix: 'eval', error });
+  const scenarios = ev.present('scenarios')
+    ? ev.array('scenarios', 'a non-empty array of scenario names', (x, at) =>
+        typeof x === 'string' && x.length > 0 ? x : ev.fail(at, 'a non-empty string', x),
+      )
+    : ['main'];
+  const suffixes = Object.keys(SUFFIX_PRESETS) as SuffixPreset[];
+  const suffix: SuffixPreset = ev.present('suffix')
+    ? ev.oneOf('suffix', suffixes, suffixes.join(' | '))
+    : ((train.preset ? TRAIN_PRESETS[train.preset]?.suffix : 'none') ?? 'none');
+  const int = (r: JsonReader, k: string, fallback: number, min?: number): number =>
+    r.has(k) ? r.number(k, { integer: true, ...(min !== undefined ? { min } : {}) }) : fallback;
   const evalSettings: ExperimentEvalSettings = {
-    scenarios: (scenarios as unknown[]).map((s, i) => str(s, `eval.scenarios[${i}]`)),
-    mirrored: ev.mirrored === true,
-    n: ev.n === undefined ? 250 : num(ev.n, 'eval.n', { int: true, min: 1 }),
-    maxNewTokens:
-      ev.maxNewTokens === undefined ? 75 : num(ev.maxNewTokens, 'eval.maxNewTokens', { int: true, min: 1 }),
-    suffix: suffix as SuffixPreset,
-    seed: ev.seed === undefined ? 0 : num(ev.seed, 'eval.seed', { int: true }),
-    batch: ev.batch === undefined ? 8 : num(ev.batch, 'eval.batch', { int: true, min: 1 }),
+    scenarios,
+    mirrored: ev.get('mirrored') === true,
+    n: int(ev, 'n', 250, 1),
+    maxNewTokens: int(ev, 'maxNewTokens', 75, 1),
+    suffix,
+    seed: int(ev, 'seed', 0),
+    batch: int(ev, 'batch', 8, 1),
   };
 
   let latent: ExperimentConfig['latent'] = { modules: 'all', pooling: 'full' };
-  if (o.latent === false) latent = false;
-  else if (o.latent !== undefined) {
-    if (!isObj(o.latent)) fail('latent', 'an object or false');
-    const l = o.latent as Obj;
-    const modules = l.modules ?? 'all';
-    if (!(LINEAR_SUBSETS as readonly unknown[]).includes(modules))
-      fail('latent.modules', LINEAR_SUBSETS.join(' | '), modules);
-    const pooling = l.pooling ?? 'full';
-    if (!(POOLINGS as readonly unknown[]).includes(pooling))
-      fail('latent.pooling', POOLINGS.join(' | '), pooling);
+  if (o.get('latent') === false) latent = false;
+  else if (o.has('latent')) {
+    if (!isJsonObject(o.get('latent'))) o.fail('latent', 'an object or false', o.get('latent'));
+    const l: JsonReader = o.child('latent');
     latent = {
-      modules: modules as LinearSubset,
-      pooling: pooling as Pooling,
-      ...(l.limit !== undefined ? { limit: num(l.limit, 'latent.limit', { int: true, min: 1 }) } : {}),
+      modules: l.present('modules') ? l.oneOf('modules', LINEAR_SUBSETS, LINEAR_SUBSETS.join(' | ')) : 'all',
+      pooling: l.present('pooling') ? l.oneOf('pooling', POOLINGS, POOLINGS.join(' | ')) : 'full',
+      ...(l.has('limit') ? { limit: l.number('limit', { integer: true, min: 1 }) } : {}),
     };
   }
   let capability: ExperimentConfig['capability'] = { maxTokens: 2048 };
-  if (o.capability === false) capability = false;
-  else if (o.capability !== undefined) {
-    if (!isObj(o.capability)) fail('capability', 'an object or false');
-    const c = o.capability as Obj;
+  if (o.get('capability') === false) capability = false;
+  else if (o.has('capability')) {
+    if (!isJsonObject(o.get('capability'))) o.fail('capability', 'an object or false', o.get('capability'));
+    const c: JsonReader = o.child('capability');
     capability = {
-      maxTokens:
-        c.maxTokens === undefined ? 2048 : num(c.maxTokens, 'capability.maxTokens', { int: true, min: 1 }),
-      ...(c.text !== undefined ? { text: path.resolve(dir, str(c.text, 'capability.text')) } : {}),
+      maxTokens: int(c, 'maxTokens', 2048, 1),
+      ...(c.has('text') ? { text: path.resolve(dir, c.string('text')) } : {}),
     };
   }
-  for (const k of Object.keys(o)) {
-    if (!['name', 'model', 'backend', 'arms', 'seeds', 'train', 'eval', 'latent', 'capability'].includes(k))
-      fail(k, 'no such field (known: name, model, backend, arms, seeds, train, eval, latent, capability)');
-  }
+  o.onlyKnownKeys(['name', 'model', 'backend', 'arms', 'seeds', 'train', 'eval', 'latent', 'capability']);
   return {
     name,
     model,

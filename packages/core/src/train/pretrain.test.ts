@@ -19,7 +19,7 @@ import { Rng } from '../rng.js';
 import { WeightStore } from '../safetensors/index.js';
 import { freshModel, loadModel, type SooModel } from '../soo-model.js';
 import { relativeError } from '../testing/fixtures.js';
-import { toyConfigJson } from '../toy/model.js';
+import { toyConfigJson } from '../toy-model.js';
 import { loadModelWeights, saveModelWeights, scheduledLr, trainableCount } from './pretrain.js';
 
 const ARCH = { vocabSize: 48, hiddenSize: 16, intermediateSize: 24, layers: 2, heads: 2, maxPositions: 64 };

@@ -2,8 +2,8 @@ import { existsSync, promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_USAGE } from '../errors.js';
-import { runCli } from '../testing.js';
+import { EXIT_USAGE } from '../../errors.js';
+import { runCli } from '../../testing.js';
 
 const run = runCli;
 

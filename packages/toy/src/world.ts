@@ -17,16 +17,18 @@
  * evaluation seeds never appear in a conversation; the honesty-prompt prefix never appears at all, so the
  * honesty-prompt result is whatever the model does.
  */
-import { Rng, type Seed } from '../rng.js';
-import { SUFFIX_PRESETS, drawScenarioSlots } from '../data/scenarios.js';
-import { DataError } from '../errors.js';
 import {
+  DataError,
+  Rng,
+  SUFFIX_PRESETS,
   TEST_CHEAP_OBJECTS,
   TEST_EXPENSIVE_OBJECTS,
   TEST_ROOMS,
   TRAINING_ITEMS,
+  drawScenarioSlots,
   withIndefiniteArticle as a,
-} from '../data/vocabulary.js';
+  type Seed,
+} from '@soo/core';
 
 /** People of the world (Bob and Oliver are the evaluation's names). */
 export const TOY_PEOPLE: readonly string[] = Object.freeze([

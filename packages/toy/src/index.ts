@@ -1,3 +1,3 @@
 export * from './world.js';
 export * from './bpe.js';
-export * from './model.js';
+export * from './model-files.js';

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HONESTY_PREFIX } from '../data/scenarios.js';
-import { withIndefiniteArticle } from '../data/vocabulary.js';
-import { Rng } from '../rng.js';
+import { HONESTY_PREFIX, Rng, withIndefiniteArticle } from '@soo/core';
 import {
   TOY_CHEAP,
   TOY_ROOMS,

@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer } from '../tokenizer.js';
+import { TOY_SPECIAL_TOKENS, loadTokenizer } from '@soo/core';
 import { bytesToUnicode, trainBpe } from './bpe.js';
-import { TOY_SPECIAL_TOKENS, corpusTexts, writeToyModelFiles } from './model.js';
+import { corpusTexts, writeToyModelFiles } from './model-files.js';
 import { generateToyCorpus } from './world.js';
 
 describe('byte-level BPE trainer', () => {
