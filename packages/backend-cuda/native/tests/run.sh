@@ -54,27 +54,20 @@ build() { # name sources...
   [[ ${#engine_objects[@]} -gt 0 ]] || compile_engine
   g++ "${flags[@]}" $blas_cflags "$@" "${engine_objects[@]}" $blas_libs -o "$out/$name"
 }
-# The oracle fixtures: SOO_SHARED/fixtures, else the first shared/fixtures found walking up from here
-# (as core's sharedDir does).
-shared_dir() {
-  if [[ -n "${SOO_SHARED:-}" ]]; then echo "$SOO_SHARED"; return; fi
-  local d="$here"
-  while [[ "$d" != / ]]; do
-    if [[ -d "$d/shared/fixtures/hf-tiny" ]]; then echo "$d/shared"; return; fi
-    d="$(dirname "$d")"
-  done
-  echo "run.sh: no shared/fixtures found (set SOO_SHARED)" >&2
-  exit 2
+# The oracle fixtures shipped in the repository (packages/core/fixtures), or SOO_FIXTURES.
+fixtures_dir() {
+  if [[ -n "${SOO_FIXTURES:-}" ]]; then echo "$SOO_FIXTURES"; return; fi
+  echo "$(cd "$here/../../../core/fixtures" && pwd)"
 }
 fixture="${2:-}"
-if [[ "$mode" != check && -z "$fixture" ]]; then fixture="$(shared_dir)/fixtures/hf-tiny/llama"; fi
+if [[ "$mode" != check && -z "$fixture" ]]; then fixture="$(fixtures_dir)/hf-tiny/llama"; fi
 case "$mode" in
   check)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/parallel_checks.cpp"
     "$out/gradcheck"
     ;;
   asan)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/parallel_checks.cpp"
     build soak "$here/soak_main.cpp"
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1"
     "$out/gradcheck"
