@@ -30,6 +30,20 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+  await fsyncDir(dir);
+}
+
+/** fsync a folder so that a rename in it survives a power cut (best effort: some filesystems refuse). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // EISDIR / EINVAL / EPERM on filesystems that cannot sync folders: the rename is still atomic.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
 }
 
 export async function readJsonFile(file: string): Promise<unknown> {

@@ -24,4 +24,5 @@ export * from './eval/capability.js';
 export * from './eval/judge.js';
 export * from './train/index.js';
 export * from './experiment/index.js';
+export * from './run/index.js';
 export * from './toy/index.js';
