@@ -169,6 +169,17 @@ async function readJson(file: string, code: 'TOKENIZER_LOAD'): Promise<Record<st
 
 /** Load `tokenizer.json` + `tokenizer_config.json` (+ optional `chat_template.jinja`) from a model folder. */
 export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
+  // A missing folder, or a file given as the folder, is reported as such (not as a missing tokenizer.json).
+  const st = await fsp.stat(dir).catch(() => null);
+  if (!st || !st.isDirectory()) {
+    throw new NotFoundError(
+      'MODEL_DIR_NOT_FOUND',
+      st
+        ? `${dir}: is a file, expected a model folder (with tokenizer.json)`
+        : `${dir}: folder does not exist, expected a model folder (with tokenizer.json)`,
+      { file: dir, field: 'folder' },
+    );
+  }
   const tokFile = path.join(dir, 'tokenizer.json');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   const tokJson = await readJson(tokFile, 'TOKENIZER_LOAD');
