@@ -53,24 +53,31 @@ export function hashJson(value: unknown): string {
 }
 
 /**
- * Fingerprint of a model folder's weights: name, size and mtime of each `*.safetensors` file and the index.
- * Cheap (no read of the weights); a re-downloaded or edited weight file changes it.
+ * Fingerprint of a model folder's weights: name, size and mtime of `model.safetensors`, or of the index and
+ * the shards it names. Cheap (no read of the weights); a re-downloaded or edited weight file changes it.
  */
 export async function fingerprintWeights(dir: string): Promise<string> {
-  let names: string[];
-  try {
-    names = (await fsp.readdir(dir)).filter(
-      (n) => n.endsWith('.safetensors') || n.endsWith('.safetensors.index.json'),
-    );
-  } catch {
-    return 'unreadable';
+  const index = path.join(dir, 'model.safetensors.index.json');
+  let names = ['model.safetensors'];
+  if (!existsSync(path.join(dir, names[0] as string)) && existsSync(index)) {
+    names = ['model.safetensors.index.json'];
+    try {
+      const j = JSON.parse(await fsp.readFile(index, 'utf8')) as { weight_map?: Record<string, unknown> };
+      names.push(...new Set(Object.values(j.weight_map ?? {}).map(String)));
+    } catch {
+      // an unreadable index: the loader reports it; the fingerprint covers the index file itself
+    }
   }
   const parts: string[] = [];
   for (const n of names.sort()) {
-    const st = await fsp.stat(path.join(dir, n));
-    parts.push(`${n}:${st.size}:${Math.round(st.mtimeMs)}`);
+    try {
+      const st = await fsp.stat(path.join(dir, n));
+      parts.push(`${n}:${st.size}:${Math.round(st.mtimeMs)}`);
+    } catch {
+      parts.push(`${n}:missing`);
+    }
   }
-  return parts.join(',') || 'none';
+  return parts.join(',');
 }
 
 const fmt = (v: unknown): string => {
