@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { resetFaults } from '@soo/core';
 import { hfTinyDir } from '@soo/core/testing';
 import { describe, expect, it } from 'vitest';
 import { main } from '../index.js';
@@ -186,5 +187,30 @@ describe('soo train: resume is checked, not trusted', () => {
     expect(r.err).toContain('overridden: lr');
     const cfg = JSON.parse(readFileSync(path.join(out, 'train_config.json'), 'utf8')) as { lr: number };
     expect(cfg.lr).toBe(5e-3);
+  }, 120_000);
+
+  it('a full disk mid-checkpoint (simulated ENOSPC) is one DISK_FULL line; the previous checkpoint is intact', async () => {
+    const out = path.join(tmp, 'full-disk');
+    process.env.SOO_FAULT = 'enospc:ckpt-optimizer@2';
+    resetFaults();
+    let r;
+    try {
+      r = await runCli(train(out));
+    } finally {
+      delete process.env.SOO_FAULT;
+      resetFaults();
+    }
+    expect(r.code).toBe(1);
+    const line = oneLineError(r.err, 'DISK_FULL');
+    expect(line).toContain('no space left on the device while writing the checkpoint at step 4');
+    expect(line).toContain('the previous checkpoint (step 0) is intact');
+    const st = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as {
+      step: number;
+    };
+    expect(st.step).toBe(0);
+    expect(existsSync(path.join(out, 'checkpoint.tmp'))).toBe(false);
+    expect(existsSync(path.join(out, '.soo.lock'))).toBe(false);
+    r = await runCli(train(out, '--resume'));
+    expect(r.code, r.err).toBe(0);
   }, 120_000);
 });

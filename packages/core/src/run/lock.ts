@@ -1,9 +1,10 @@
 /**
  * A run folder is locked while a process writes it: `<dir>/.soo.lock` holds {pid, host, started}. The
- * lock file is created exclusively (O_EXCL); a second writer gets RUN_LOCKED naming the holder's pid and
+ * lock file appears whole and exclusively (a hard link of a complete temp file); a second writer gets RUN_LOCKED naming the holder's pid and
  * host. A lock left by a process that no longer runs on this host (killed with SIGKILL, a crash) is stale
  * and is taken over.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
@@ -53,14 +54,31 @@ export async function lockRunDir(dir: string, command?: string): Promise<RunLock
     ...(command ? { command } : {}),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
+    let held = false;
+    // Written whole to a temp file, then hard-linked to the lock name: link() fails with EEXIST when the
+    // lock is held, and a crash never leaves a half-written lock.
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      const fh = await fsp.open(file, 'wx');
+      await fsp.writeFile(tmp, JSON.stringify(me) + '\n');
       try {
-        await fh.writeFile(JSON.stringify(me) + '\n');
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await fsp.link(tmp, file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') held = true;
+        else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
+          // no hard links here (some FUSE and SMB mounts): an exclusive create instead
+          try {
+            await fsp.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+          } catch (e2) {
+            if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
+            held = true;
+          }
+        } else throw e;
       }
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+    if (!held) {
       let released = false;
       return {
         file,
@@ -71,8 +89,6 @@ export async function lockRunDir(dir: string, command?: string): Promise<RunLock
           if (held && held.pid === me.pid && held.host === me.host) await fsp.rm(file, { force: true });
         },
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const holder = await readLock(file);
     if (holder && holder.host === me.host && holder.pid === me.pid) {
