@@ -12,7 +12,14 @@ import {
   readPairsJsonl,
   writeLatent,
   loadModel,
+  ADAPTER_WEIGHTS_NAME,
+  adapterTensors,
+  checkModelDir,
+  loadDecoderConfig,
+  prepareOutDir,
+  readAdapter,
 } from '@soo/core';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
@@ -84,6 +91,15 @@ export function registerLatent(program: Command, io: Io): void {
         : latentProbePairs();
       if (limit !== undefined) pairs = pairs.slice(0, limit);
       const json = Boolean(opts.json);
+      await checkModelDir(opts.model, '--model');
+      await prepareOutDir(opts.out, { flag: '--out' });
+      if (opts.adapter) {
+        // The adapter must fit the model before the base pass runs (not after it): same modules, same shapes.
+        const config = await loadDecoderConfig(opts.model, { configFileName: opts.configFile });
+        await checkModelDir(opts.adapter, '--adapter');
+        const adapter = await readAdapter(opts.adapter);
+        adapterTensors(config, adapter, path.join(opts.adapter, ADAPTER_WEIGHTS_NAME));
+      }
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
       const runs: Array<{ label: string; adapterDir?: string }> = [{ label: 'base' }];
