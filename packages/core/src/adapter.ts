@@ -232,7 +232,15 @@ const UNSUPPORTED_OPTIONS: ReadonlyArray<[key: string, inUse: (v: unknown) => bo
 export function parseLoraConfig(json: unknown, file: string = ADAPTER_CONFIG_NAME): LoraAdapterConfig {
   const bad = (field: string | undefined, message: string) =>
     new FormatError('ADAPTER_CONFIG', `${where(file, field)}${message}`, { file, field });
-  if (!isJsonObject(json)) throw bad(undefined, `got ${show(json).slice(0, 40)}, expected a JSON object`);
+  if (!isJsonObject(json))
+    throw new FormatError(
+      'ADAPTER_CONFIG',
+      `${where(file)}got ${show(json).slice(0, 40)}, expected a JSON object`,
+      {
+        file,
+        field: '(top level)',
+      },
+    );
   const get = (key: string): unknown =>
     Object.prototype.hasOwnProperty.call(json, key) ? json[key] : undefined;
 

@@ -159,10 +159,17 @@ async function readJson(file: string, code: 'TOKENIZER_LOAD'): Promise<Record<st
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new FormatError(code, `${file}: not valid JSON: ${(e as Error).message}`, { file, cause: e });
+    throw new FormatError(code, `${file}: not valid JSON: ${(e as Error).message}`, {
+      file,
+      field: '(syntax)',
+      cause: e,
+    });
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new FormatError(code, `${file}: expected a JSON object at the top level`, { file });
+    throw new FormatError(code, `${file}: expected a JSON object at the top level`, {
+      file,
+      field: '(top level)',
+    });
   }
   return json as Record<string, unknown>;
 }
@@ -209,6 +216,8 @@ export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
       `${tokFile}: the tokenizer could not be built: ${(e as Error).message}`,
       {
         file: tokFile,
+        // the property the tokenizers library complained about, when it names one
+        field: /"([A-Za-z_][\w.]*)"/.exec((e as Error).message)?.[1] ?? 'model',
         cause: e,
       },
     );

@@ -19,7 +19,7 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { ADAPTER_WEIGHTS_NAME, readAdapter } from '../adapter.js';
+import { ADAPTER_WEIGHTS_NAME, readAdapter, type LoadedLoraAdapter } from '../adapter.js';
 import type { HostTensor } from '../backend-spec.js';
 import {
   FormatError,
@@ -42,7 +42,7 @@ import {
   type RunSettings,
 } from '../run/settings.js';
 import { linePlot } from '../report/svg.js';
-import { Rng, type Seed } from '../rng.js';
+import { Rng, type RngState, type Seed } from '../rng.js';
 import type { Pooling } from '../soo.js';
 import { SafetensorsFile, writeSafetensors } from '../safetensors/index.js';
 import type { SooModel } from '../soo-model.js';
@@ -159,7 +159,7 @@ export interface TrainSooResult {
   adapterDir: string;
 }
 
-interface LoopState {
+export interface LoopState {
   version: 1;
   /** Epochs fully done. */
   epoch: number;
@@ -302,9 +302,76 @@ async function readCheckpointJson(file: string): Promise<unknown> {
     throw new FormatError(
       'DATA_INVALID',
       `${file}: unreadable checkpoint (${(e as Error).message}); delete the checkpoint folder to start over`,
-      { file, cause: e },
+      { file, field: 'json', cause: e },
     );
   }
+}
+
+export interface LoadedCheckpoint {
+  state: LoopState;
+  trainer: TrainerStateJson;
+  optimizer: Map<string, HostTensor>;
+  adapter: LoadedLoraAdapter;
+}
+
+/**
+ * Read and validate a checkpoint folder (state.json, trainer_state.json, optimizer.safetensors, adapter).
+ * Every problem is a `FormatError` naming the file and the field; nothing is attached to a model.
+ */
+export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const stFile = path.join(dir, STATE_FILE);
+  const st = (await readCheckpointJson(stFile)) as Partial<LoopState> | null;
+  const bad = (file: string, field: string, expected: string): never => {
+    throw new FormatError(
+      'DATA_INVALID',
+      `${file}: ${field}: expected ${expected}; delete the checkpoint folder to start over`,
+      {
+        file,
+        field,
+      },
+    );
+  };
+  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!st || typeof st !== 'object' || Array.isArray(st)) bad(stFile, '(top level)', 'a JSON object');
+  const state = st as LoopState;
+  if (state.version !== 1) bad(stFile, 'version', 'version 1 of the soo loop state');
+  for (const k of ['epoch', 'step', 'batchInEpoch'] as const)
+    if (!count(state[k])) bad(stFile, k, 'a non-negative integer');
+  if (
+    !Array.isArray(state.losses) ||
+    state.losses.length !== state.step ||
+    !state.losses.every((l) => typeof l === 'number')
+  )
+    bad(stFile, 'losses', `an array of ${String(state.step)} numbers (one per optimizer step)`);
+  const tsFile = path.join(dir, TRAINER_STATE_FILE);
+  const tj = (await readCheckpointJson(tsFile)) as (Partial<TrainerStateJson> & { moments?: unknown }) | null;
+  if (!tj || typeof tj !== 'object' || Array.isArray(tj)) bad(tsFile, '(top level)', 'a JSON object');
+  const t = tj as Partial<TrainerStateJson> & { moments?: unknown };
+  if (t.version !== 2) {
+    if (t.version === 1 || t.moments !== undefined)
+      throw new FormatError(
+        'DATA_INVALID',
+        `${tsFile}: a v1 trainer state (JSON moments, from an earlier soo); this soo resumes only v2 checkpoints: start the run again`,
+        { file: tsFile, field: 'version' },
+      );
+    bad(tsFile, 'version', 'version 2');
+  }
+  if (!count(t.optimizerSteps)) bad(tsFile, 'optimizerSteps', 'a non-negative integer');
+  if (!count(t.microSteps)) bad(tsFile, 'microSteps', 'a non-negative integer');
+  const rng = t.rng as Partial<RngState> | undefined;
+  if (
+    !rng ||
+    typeof rng !== 'object' ||
+    typeof rng.path !== 'string' ||
+    !Array.isArray(rng.s) ||
+    rng.s.length !== 4 ||
+    !rng.s.every((w) => Number.isInteger(w) && w >= -(2 ** 31) && w < 2 ** 32) ||
+    !(rng.spare === null || (typeof rng.spare === 'number' && Number.isFinite(rng.spare)))
+  )
+    bad(tsFile, 'rng', 'an rng state {"path", "s": four 32-bit words, "spare": number | null}');
+  const optimizer = await readOptimizerTensors(path.join(dir, OPTIMIZER_FILE));
+  const adapter = await readAdapter(dir);
+  return { state, trainer: t as TrainerStateJson, optimizer, adapter };
 }
 
 function lossCurve(losses: readonly number[], objective: TrainObjective): string {
@@ -504,22 +571,8 @@ async function trainLocked(o: TrainSooOptions): Promise<TrainSooResult> {
   let trainer: LoopTrainer;
   if (resuming) {
     o.onPhase?.('resume');
-    const stFile = path.join(ckptDir, STATE_FILE);
-    state = (await readCheckpointJson(stFile)) as LoopState;
-    if (
-      !state ||
-      state.version !== 1 ||
-      !Number.isInteger(state.step) ||
-      !Number.isInteger(state.epoch) ||
-      !Number.isInteger(state.batchInEpoch) ||
-      !Array.isArray(state.losses)
-    ) {
-      throw new FormatError(
-        'DATA_INVALID',
-        `${stFile}: not a soo loop state (expected version 1 with "epoch", "step", "batchInEpoch" and "losses")`,
-        { file: stFile, field: 'version' },
-      );
-    }
+    const ckpt = await readCheckpoint(ckptDir);
+    state = ckpt.state;
     let changes: Record<string, [unknown, unknown]> = {};
     if (record) {
       changes = checkResumeSettings(
@@ -529,7 +582,7 @@ async function trainLocked(o: TrainSooOptions): Promise<TrainSooResult> {
         o.resumeOverrides ?? [],
       );
     }
-    const adapter = await readAdapter(ckptDir);
+    const adapter = ckpt.adapter;
     await o.model.attachLora({
       r: o.lora.r,
       alpha: o.lora.alpha,
@@ -541,13 +594,7 @@ async function trainLocked(o: TrainSooOptions): Promise<TrainSooResult> {
     await o.model.setAdapterTensors(adapter.tensors);
     trainer = makeTrainer();
     const tsFile = path.join(ckptDir, TRAINER_STATE_FILE);
-    await trainer.importState(
-      {
-        json: (await readCheckpointJson(tsFile)) as TrainerStateJson,
-        tensors: await readOptimizerTensors(path.join(ckptDir, OPTIMIZER_FILE)),
-      },
-      tsFile,
-    );
+    await trainer.importState({ json: ckpt.trainer, tensors: ckpt.optimizer }, tsFile);
     resumedFrom = state.step;
     lastCheckpointStep = state.step;
     // The log keeps exactly the steps the checkpoint has seen.
