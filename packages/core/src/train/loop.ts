@@ -197,9 +197,8 @@ const TRAINER_STATE_FILE = 'trainer_state.json';
 const STATE_FILE = 'state.json';
 
 /**
- * Write a checkpoint: everything into `<dir>.tmp/` (state.json last, so its presence marks a complete
- * checkpoint), then `dir` -> `<dir>.old`, `<dir>.tmp` -> `dir`, remove `<dir>.old`. At every instant one
- * complete checkpoint exists under one of the three names; `recoverCheckpoint` puts it back in place.
+ * The training checkpoint: adapter, optimizer.safetensors, trainer_state.json, then state.json, written
+ * crash-safely by `writeCheckpointDir`.
  */
 async function saveCheckpoint(
   dir: string,
@@ -207,11 +206,7 @@ async function saveCheckpoint(
   trainer: LoopTrainer,
   state: LoopState,
 ): Promise<void> {
-  const tmp = `${dir}.tmp`;
-  const old = `${dir}.old`;
-  faultPoint('ckpt-begin');
-  await fsp.rm(tmp, { recursive: true, force: true });
-  try {
+  await writeCheckpointDir(dir, async (tmp) => {
     await model.saveAdapter(tmp);
     faultPoint('ckpt-adapter');
     const ts = await trainer.exportState();
@@ -221,10 +216,28 @@ async function saveCheckpoint(
     );
     faultPoint('ckpt-optimizer');
     await writeFileAtomic(path.join(tmp, TRAINER_STATE_FILE), JSON.stringify(ts.json));
-    await writeFileAtomic(path.join(tmp, STATE_FILE), JSON.stringify(state));
+    return JSON.stringify(state);
+  });
+}
+
+/**
+ * Write a checkpoint folder crash-safely: `fill(tmp)` writes its files into `<dir>.tmp/` and returns the
+ * text of `state.json`, which is written last (its presence marks a complete checkpoint); then
+ * `dir` -> `<dir>.old`, `<dir>.tmp` -> `dir`, `<dir>.old` removed, with fsyncs. At every instant one complete
+ * checkpoint exists under one of the three names; `recoverCheckpoint` puts it back in place. A failed `fill`
+ * (a full disk) removes the temp folder and leaves the previous checkpoint as it was.
+ */
+export async function writeCheckpointDir(dir: string, fill: (tmp: string) => Promise<string>): Promise<void> {
+  const tmp = `${dir}.tmp`;
+  const old = `${dir}.old`;
+  faultPoint('ckpt-begin');
+  await fsp.rm(tmp, { recursive: true, force: true });
+  try {
+    await fsp.mkdir(tmp, { recursive: true });
+    const stateText = await fill(tmp);
+    await writeFileAtomic(path.join(tmp, STATE_FILE), stateText);
     await fsyncDir(tmp);
   } catch (e) {
-    // A failed write (a full disk) leaves the previous checkpoint as it was.
     await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw e;
   }
