@@ -46,6 +46,24 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Remove the temp files that `writeFileAtomic` leaves when its process is killed mid-write
+ * (`.<name>.<12 hex>.tmp` in `dir`); run at the start of a (resumed) run, while its folder is locked.
+ */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    names
+      .filter((n) => /^\..+\.[0-9a-f]{12}\.tmp$/.test(n))
+      .map((n) => fsp.rm(path.join(dir, n), { force: true })),
+  );
+}
+
 export async function readJsonFile(file: string): Promise<unknown> {
   const text = await fsp.readFile(file, 'utf8');
   return JSON.parse(text) as unknown;

@@ -117,6 +117,7 @@ describe.skipIf(!existsSync(bin))('soo train under SIGKILL (built CLI, tfjs-wasm
       else expect(r.code, `${JSON.stringify(plan)}: ${r.stderr}`).toBe(0);
       expect(await assertNoHalfWrittenFiles(out), JSON.stringify(plan)).toEqual([]);
     }
+    console.log(`train kill test: ${killed} kills, ${resumes} resumes`);
     expect(killed).toBeGreaterThanOrEqual(20);
     expect(resumes).toBeGreaterThan(10);
     const done = await runSoo(args(out, '--resume'));

@@ -29,7 +29,7 @@ import {
   RunError,
   SooError,
 } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from '../fs.js';
+import { fsyncDir, removeStaleTemps, writeFileAtomic } from '../fs.js';
 import { faultPoint } from '../run/faults.js';
 import { prepareOutDir } from '../run/guards.js';
 import { lockRunDir } from '../run/lock.js';
@@ -269,21 +269,6 @@ export async function recoverCheckpoint(dir: string): Promise<boolean> {
   await fsp.rm(tmp, { recursive: true, force: true });
   await fsp.rm(old, { recursive: true, force: true });
   return complete(dir);
-}
-
-/** Temp files of interrupted atomic writes (`.<name>.<hex>.tmp`) in `dir`: removed at start. */
-async function removeStaleTemps(dir: string): Promise<void> {
-  let names: string[] = [];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return;
-  }
-  await Promise.all(
-    names
-      .filter((n) => /^\..+\.[0-9a-f]{12}\.tmp$/.test(n))
-      .map((n) => fsp.rm(path.join(dir, n), { force: true })),
-  );
 }
 
 const isDiskFull = (e: unknown): boolean =>
