@@ -3,6 +3,7 @@
 // the fixtures; the same vitest files CI runs with 150 cases. A watchdog stops a run whose progress file
 // stops moving (a hang the per-case budget could not catch, such as a synchronous infinite loop).
 // Reports: fuzz-results/<target>.json and fuzz-results/summary.md.
+/* global setInterval, clearInterval */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';

@@ -94,7 +94,8 @@ export interface CoreTargetOptions {
   scratch: string;
 }
 
-/** Every core reader as a fuzz target. */
+/** Every core reader as a fuzz target (each with its own input type). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of targets of different input types
 export async function coreFuzzTargets(o: CoreTargetOptions): Promise<FuzzTarget<any>[]> {
   const models = fixtureModelDirs(o.fixtures);
   if (models.length === 0) throw new Error(`${o.fixtures}: no fixture model folders`);

@@ -10,7 +10,7 @@
  *   `weights: "maddpg.safetensors"`.
  * A `maddpg.json` that carries the tensors inline (`maddpgToJson`) loads too.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   FormatError,
