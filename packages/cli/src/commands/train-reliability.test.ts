@@ -73,6 +73,18 @@ describe('soo train: output and model folders', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
+  it('every command refuses an --out under /proc or /sys up front', async () => {
+    for (const argv of [
+      ['rl', 'train', '--episodes', '1', '--out', '/proc/soo-rl'],
+      ['experiment', 'run', 'x.json', '--out=/sys/soo-exp'],
+      ['eval', '--model', model, '--out', '/proc/self/soo-eval'],
+    ]) {
+      const r = await runCli(argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(oneLineError(r.err, 'OUTPUT_VIRTUAL_FS')).toContain('--out /');
+    }
+  });
+
   it('--out that is a file, or below a file, names the flag and the reason', async () => {
     const f = path.join(tmp, 'a-file');
     writeFileSync(f, 'x');
