@@ -87,7 +87,7 @@ describe.skipIf(!existsSync(bin))('soo train under SIGKILL (built CLI, tfjs-wasm
     const expected = readFileSync(path.join(full, 'adapter_model.safetensors'));
 
     const rand = prng(14);
-    const nRandom = Math.max(10, kills(16));
+    const nRandom = Math.max(20, kills(20));
     const plans: KillPlan[] = [
       ...FAULTS.map((fault) => ({ fault })),
       ...Array.from({ length: nRandom }, () => ({
