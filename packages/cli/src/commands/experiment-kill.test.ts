@@ -72,9 +72,9 @@ describe.skipIf(!existsSync(bin))('soo experiment run under SIGKILL (built CLI, 
     const rand = prng(1414);
     const plans: KillPlan[] = [
       ...FAULTS.map((fault) => ({ fault })),
-      ...Array.from({ length: Math.max(20, kills(20)) }, () => ({
+      ...Array.from({ length: Math.max(26, kills(26)) }, () => ({
         afterLines: 0,
-        delayMs: Math.floor(rand() * fullMs * 0.6),
+        delayMs: Math.floor(rand() * fullMs * 0.5),
       })),
     ].sort(() => rand() - 0.5);
     const out = path.join(tmp, 'killed');

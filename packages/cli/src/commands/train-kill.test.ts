@@ -91,7 +91,7 @@ describe.skipIf(!existsSync(bin))('soo train under SIGKILL (built CLI, tfjs-wasm
     const plans: KillPlan[] = [
       ...FAULTS.map((fault) => ({ fault })),
       ...Array.from({ length: nRandom }, () => ({
-        afterLines: Math.floor(rand() * 12),
+        afterLines: Math.floor(rand() * 6),
         delayMs: Math.floor(rand() * 40),
       })),
     ];
