@@ -25,7 +25,7 @@ import { parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
-import { createProgress } from '../progress.js';
+import { createProgress, heartbeat } from '../progress.js';
 
 interface LatentOpts {
   model: string;
@@ -106,10 +106,11 @@ export function registerLatent(program: Command, io: Io): void {
       if (opts.adapter) runs.push({ label: 'adapter', adapterDir: opts.adapter });
       const reports: LatentSooReport[] = [];
       for (const run of runs) {
+        const loading = heartbeat(io, `loading ${opts.model}`, json);
         const model = await loadModel(backend, opts.model, {
           ...(run.adapterDir ? { adapterDir: run.adapterDir } : {}),
           configFile: opts.configFile,
-        });
+        }).finally(() => loading.stop());
         try {
           const progress = createProgress(io, { label: `pair (${run.label})`, total: pairs.length, json });
           reports.push(
