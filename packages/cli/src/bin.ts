@@ -9,4 +9,8 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Never hang after the command is done: a filesystem call that never returns (a stalled mount; the command
+// already reported it as FS_TIMEOUT) would keep the event loop alive. The timer does not keep it alive itself.
+setTimeout(() => process.exit(code), 5_000).unref();

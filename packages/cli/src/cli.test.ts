@@ -40,7 +40,8 @@ describe('soo tokenize', () => {
     expect((await run(['no-such-command'])).code).toBe(2);
     const missing = await run(['tokenize', '--model', '/nonexistent', '--text', 'x']);
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/^soo: error \[FILE_NOT_FOUND\]: .*\/nonexistent\/tokenizer.json/);
+    // a missing model folder is reported as such, not as a missing tokenizer.json (issue 14)
+    expect(missing.err).toMatch(/^soo: error \[MODEL_DIR_NOT_FOUND\]: \/nonexistent: folder does not exist/);
     expect(missing.err).not.toContain('    at ');
     const verbose = await run(['--verbose', 'tokenize', '--model', '/nonexistent', '--text', 'x']);
     expect(verbose.err).toContain('    at ');

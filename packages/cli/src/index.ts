@@ -1,3 +1,4 @@
+import { refuseVirtualFs } from '@soo/core';
 import { Command, CommanderError } from 'commander';
 import { registerCapability } from './commands/capability.js';
 import { registerDemo } from './commands/demo.js';
@@ -61,6 +62,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   all(program).forEach((c) => c.exitOverride());
   const verbose = argv.includes('--verbose');
   try {
+    // Every command: an output under /proc or /sys is refused before anything runs (a recursive mkdir
+    // there never returns in Node).
+    argv.forEach((a, i) => {
+      if (a === '--out' && argv[i + 1] !== undefined) refuseVirtualFs(argv[i + 1] as string, '--out');
+      else if (a.startsWith('--out=')) refuseVirtualFs(a.slice('--out='.length), '--out');
+    });
     await program.parseAsync(argv, { from: 'user' });
     return EXIT_OK;
   } catch (e) {

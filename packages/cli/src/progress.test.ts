@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createProgress } from './progress.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createProgress, heartbeat } from './progress.js';
 import { captureIo } from './testing.js';
 
 describe('progress', () => {
@@ -62,5 +62,39 @@ describe('progress', () => {
     p.finish({ accuracy: 0.9 }, 20);
     const last = io.stderr().trim().split('\n').at(-1)!;
     expect(last).toMatch(/^classify 20\/20 {2}accuracy 0\.9000/);
+  });
+
+  it('after a resume (rebase) the first ETA counts only the steps done by this process', () => {
+    vi.useFakeTimers();
+    try {
+      const io = captureIo();
+      const p = createProgress(io, { label: 'train', total: 100, json: true });
+      vi.advanceTimersByTime(30_000); // loading the model and the checkpoint
+      p.rebase(90);
+      vi.advanceTimersByTime(1_000);
+      p.update(91);
+      const line = JSON.parse(io.stdout().trim()) as { eta_s: number; elapsed_s: number };
+      expect(line.elapsed_s).toBe(1);
+      expect(line.eta_s).toBe(9); // 1 s per step, 9 steps left (not 31 s / 91 steps)
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a heartbeat prints while a long phase runs, and stops', () => {
+    vi.useFakeTimers();
+    try {
+      const io = captureIo();
+      const hb = heartbeat(io, 'writing a checkpoint', false);
+      vi.advanceTimersByTime(45_000);
+      hb.stop();
+      vi.advanceTimersByTime(60_000);
+      expect(io.stderr().trim().split('\n')).toEqual([
+        '... still writing a checkpoint (00:20)',
+        '... still writing a checkpoint (00:40)',
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -17,6 +17,33 @@ export interface Progress {
    * the last update already printed the same count and values.
    */
   finish(values?: Record<string, number>, done?: number): void;
+  /**
+   * `done` units were finished before this process started (a resumed run): elapsed time and the rate (so
+   * the ETA) count from now and from `done`, not from 0.
+   */
+  rebase(done: number): void;
+}
+
+/** Seconds between heartbeat lines (`SOO_HEARTBEAT_S` overrides; tests set it low). */
+function heartbeatSeconds(): number {
+  const s = Number(process.env.SOO_HEARTBEAT_S);
+  return Number.isFinite(s) && s > 0 ? s : 20;
+}
+
+/**
+ * A heartbeat for a long phase that has no steps to count (loading weights, writing a checkpoint): a line
+ * every `SOO_HEARTBEAT_S` seconds (default 20) while it runs, so that a slow phase never looks like a hang.
+ * Nothing is printed for a phase shorter than one interval.
+ */
+export function heartbeat(io: Io, what: string, json: boolean): { stop: () => void } {
+  const start = Date.now();
+  const timer = setInterval(() => {
+    const s = Math.round((Date.now() - start) / 1000);
+    if (json) io.out(JSON.stringify({ event: 'heartbeat', phase: what, elapsed_s: s }) + '\n');
+    else io.err(`... still ${what} (${fmtDuration(s)})\n`);
+  }, heartbeatSeconds() * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 function fmtDuration(s: number): string {
@@ -39,13 +66,14 @@ function fmtValue(v: number): string {
  * and plain lines every 10% otherwise (CI logs).
  */
 export function createProgress(io: Io, opts: ProgressOptions): Progress {
-  const start = Date.now();
+  let start = Date.now();
+  let base = 0;
   let lastPlain = -1;
   let lastPlainLine = '';
   const render = (done: number, values: Record<string, number>, final: boolean): void => {
     const elapsed = (Date.now() - start) / 1000;
-    const rate = done > 0 ? elapsed / done : NaN;
-    const eta = done > 0 ? rate * (opts.total - done) : NaN;
+    const rate = done > base ? elapsed / (done - base) : NaN;
+    const eta = done > base ? rate * (opts.total - done) : NaN;
     if (opts.json) {
       io.out(
         JSON.stringify({
@@ -91,6 +119,12 @@ export function createProgress(io: Io, opts: ProgressOptions): Progress {
     },
     finish(values, done) {
       render(done ?? lastDone, values ?? lastValues, true);
+    },
+    rebase(done) {
+      start = Date.now();
+      base = done;
+      lastDone = done;
+      lastPlain = Math.floor((opts.total > 0 ? Math.min(1, done / opts.total) : 1) * 10);
     },
   };
 }

@@ -157,6 +157,7 @@ export async function loadDecoderConfig(
       `${file}: not valid JSON (${(e as Error).message}); expected a config.json object`,
       {
         file,
+        field: '(syntax)',
         cause: e,
       },
     );
@@ -203,7 +204,7 @@ export function parseDecoderConfig(json: unknown, file?: string): DecoderConfig 
     throw new FormatError(
       'CONFIG_JSON',
       `${where(file)}expected a JSON object at the top level, got ${describeJsonValue(json)}`,
-      { file },
+      { file, field: '(top level)' },
     );
   }
   const r: JsonReader = new JsonReader(json, { file });

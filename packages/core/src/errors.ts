@@ -42,7 +42,16 @@ export type SooErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'BACKEND_CAPABILITY'
   | 'DATA_INVALID'
-  | 'DATA_OVERLAP';
+  | 'DATA_OVERLAP'
+  // run folders: output, resume, locks, disk
+  | 'OUTPUT_UNWRITABLE'
+  | 'OUTPUT_VIRTUAL_FS'
+  | 'FS_TIMEOUT'
+  | 'DISK_FULL'
+  | 'RUN_SETTINGS_MISMATCH'
+  | 'RUN_NO_CHECKPOINT'
+  | 'RUN_EXISTS'
+  | 'RUN_LOCKED';
 
 export interface SooErrorOptions {
   /** File the problem was found in, when there is one. */
@@ -82,6 +91,10 @@ export class NumericsError extends SooError {}
 export class BackendError extends SooError {}
 /** Datasets: bad pairs, overlapping train/test vocabulary. */
 export class DataError extends SooError {}
+/** Output folders and the disk: unwritable, virtual filesystems, time budgets, a full disk. */
+export class OutputError extends SooError {}
+/** Run folders: resume settings that differ, no checkpoint, a finished run, a folder another process holds. */
+export class RunError extends SooError {}
 
 export function isSooError(e: unknown): e is SooError {
   return e instanceof SooError;

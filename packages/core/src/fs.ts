@@ -30,6 +30,38 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+  await fsyncDir(dir);
+}
+
+/** fsync a folder so that a rename in it survives a power cut (best effort: some filesystems refuse). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // EISDIR / EINVAL / EPERM on filesystems that cannot sync folders: the rename is still atomic.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Remove the temp files that `writeFileAtomic` leaves when its process is killed mid-write
+ * (`.<name>.<12 hex>.tmp` in `dir`); run at the start of a (resumed) run, while its folder is locked.
+ */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    names
+      .filter((n) => /^\..+\.[0-9a-f]{12}\.tmp$/.test(n))
+      .map((n) => fsp.rm(path.join(dir, n), { force: true })),
+  );
 }
 
 export async function readJsonFile(file: string): Promise<unknown> {

@@ -27,3 +27,4 @@ export * from './train/index.js';
 export * from './experiment/index.js';
 export * from './toy-model.js';
 export * from './rope.js';
+export * from './run/index.js';

@@ -52,10 +52,20 @@ describe.each(FIXTURE_ARCHS)('tokenizer %s', (arch) => {
 });
 
 describe('tokenizer errors', () => {
-  it('names the missing file', async () => {
+  it('names the missing file; a missing folder or a file given as the folder is MODEL_DIR_NOT_FOUND', async () => {
     await expect(loadTokenizer('/nonexistent/model')).rejects.toMatchObject({
+      code: 'MODEL_DIR_NOT_FOUND',
+      message: '/nonexistent/model: folder does not exist, expected a model folder (with tokenizer.json)',
+    });
+    const dir = await fsp.mkdtemp('/tmp/soo-tok-');
+    await expect(loadTokenizer(dir)).rejects.toMatchObject({
       code: 'FILE_NOT_FOUND',
-      message: expect.stringContaining('/nonexistent/model/tokenizer.json'),
+      message: expect.stringContaining(path.join(dir, 'tokenizer.json')),
+    });
+    await fsp.writeFile(path.join(dir, 'config.json'), '{}');
+    await expect(loadTokenizer(path.join(dir, 'config.json'))).rejects.toMatchObject({
+      code: 'MODEL_DIR_NOT_FOUND',
+      message: expect.stringContaining('is a file, expected a model folder'),
     });
   });
   it('rejects a tokenizer.json that is not JSON', async () => {

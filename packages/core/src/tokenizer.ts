@@ -159,16 +159,34 @@ async function readJson(file: string, code: 'TOKENIZER_LOAD'): Promise<Record<st
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new FormatError(code, `${file}: not valid JSON: ${(e as Error).message}`, { file, cause: e });
+    throw new FormatError(code, `${file}: not valid JSON: ${(e as Error).message}`, {
+      file,
+      field: '(syntax)',
+      cause: e,
+    });
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new FormatError(code, `${file}: expected a JSON object at the top level`, { file });
+    throw new FormatError(code, `${file}: expected a JSON object at the top level`, {
+      file,
+      field: '(top level)',
+    });
   }
   return json as Record<string, unknown>;
 }
 
 /** Load `tokenizer.json` + `tokenizer_config.json` (+ optional `chat_template.jinja`) from a model folder. */
 export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
+  // A missing folder, or a file given as the folder, is reported as such (not as a missing tokenizer.json).
+  const st = await fsp.stat(dir).catch(() => null);
+  if (!st || !st.isDirectory()) {
+    throw new NotFoundError(
+      'MODEL_DIR_NOT_FOUND',
+      st
+        ? `${dir}: is a file, expected a model folder (with tokenizer.json)`
+        : `${dir}: folder does not exist, expected a model folder (with tokenizer.json)`,
+      { file: dir, field: 'folder' },
+    );
+  }
   const tokFile = path.join(dir, 'tokenizer.json');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   const tokJson = await readJson(tokFile, 'TOKENIZER_LOAD');
@@ -198,6 +216,8 @@ export async function loadTokenizer(dir: string): Promise<SooTokenizer> {
       `${tokFile}: the tokenizer could not be built: ${(e as Error).message}`,
       {
         file: tokFile,
+        // the property the tokenizers library complained about, when it names one
+        field: /"([A-Za-z_][\w.]*)"/.exec((e as Error).message)?.[1] ?? 'model',
         cause: e,
       },
     );

@@ -3,17 +3,32 @@
  * plain options, reports progress through a callback, honours an AbortSignal between episodes, and
  * returns data (and writes files only when given a folder).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { InvalidArgumentError, Rng } from '@soo/core';
+import {
+  checkResumeSettings,
+  FormatError,
+  InvalidArgumentError,
+  recoverCheckpoint,
+  removeStaleTemps,
+  Rng,
+  RunError,
+  SafetensorsFile,
+  writeCheckpointDir,
+  writeFileAtomic,
+  writeSafetensors,
+  type RawTensor,
+  type RngState,
+} from '@soo/core';
 import {
   PhysicalDeceptionEnv,
   type BlueReward,
   type PhysicalDeceptionOptions,
 } from './env/physical-deception.js';
 import { ReplayBuffer } from './maddpg/buffer.js';
-import { loadMaddpg, saveMaddpg } from './maddpg/checkpoint.js';
+import { loadMaddpg, loadMaddpgTensors, maddpgTensors, saveMaddpg } from './maddpg/checkpoint.js';
 import { Maddpg, type MaddpgConfig } from './maddpg/maddpg.js';
 import { runMaddpg } from './maddpg/train.js';
 import { compareConditions, type CompareResult } from './rubric/rubric.js';
@@ -54,6 +69,14 @@ export interface RlTrainOptions {
   progressEvery?: number;
   onProgress?: (p: RlProgress) => void;
   signal?: AbortSignal;
+  /**
+   * With `out`: write a checkpoint (networks with Adam state, replay buffer, every random stream, returns)
+   * to `<out>/checkpoint/` every this many episodes (default 0: none). Crash-safe (core's
+   * `writeCheckpointDir`); removed when the run completes.
+   */
+  checkpointEvery?: number;
+  /** Continue from `<out>/checkpoint/` (RUN_NO_CHECKPOINT when there is none; settings must match). */
+  resume?: boolean;
 }
 
 export interface RlTrainResult {
@@ -62,6 +85,27 @@ export interface RlTrainResult {
   returns: number[][];
   seconds: number;
   file?: string;
+  /** Episodes done before this call (a resumed run), else null. */
+  resumedFrom?: number | null;
+}
+
+const RL_STATE_VERSION = 1;
+
+interface RlTrainState {
+  version: typeof RL_STATE_VERSION;
+  settings: Record<string, unknown>;
+  episode: number;
+  steps: number;
+  returns: number[][];
+  buffer: { filled: number; cursor: number; alloc: number };
+  rng: { sample: RngState; env: RngState; noise: RngState[] };
+}
+
+function typedOf(raw: RawTensor): Float32Array | Float64Array | Uint8Array {
+  const b = raw.data.slice();
+  if (raw.dtype === 'F32') return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  if (raw.dtype === 'F64') return new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8);
+  return b;
 }
 
 /** Train a deceptive or honest baseline on the SOO Physical Deception env with the paper's MADDPG. */
@@ -69,36 +113,130 @@ export async function rlTrain(opts: RlTrainOptions = {}): Promise<RlTrainResult>
   const reward = opts.reward ?? 'deceptive';
   const episodes = opts.episodes ?? 40_000;
   const seed = opts.seed ?? 0;
-  const every = opts.progressEvery ?? 100;
+  const every_ = opts.progressEvery ?? 100;
   const root = new Rng(seed);
   const env = new PhysicalDeceptionEnv({ ...opts.env, reward, seed: root.split('env').int(2 ** 31) });
   const maddpg = new Maddpg(env.obsDims, env.actDims, opts.maddpg ?? {}, root.split('maddpg'));
   const t0 = performance.now();
-  const returns: number[][] = [];
-  runMaddpg(env, maddpg, {
-    episodes,
-    rng: root.split('sample'),
-    onEpisode: (s) => {
-      returns.push(s.returns);
-      if ((s.episode + 1) % every === 0 || s.episode + 1 === episodes) {
-        opts.onProgress?.({
-          phase: 'train',
-          done: s.episode + 1,
-          total: episodes,
-          detail: {
-            red: windowMean(returns, every, 0),
-            blue: windowMean(returns, every, 1),
-            noise: s.noiseScale,
-            updates: s.updates,
-          },
-        });
-      }
-    },
-    shouldStop: () => opts.signal?.aborted ?? false,
-  });
+  let returns: number[][] = [];
+  let sampleRng = root.split('sample');
+  const buffer = new ReplayBuffer(maddpg.config.bufferSize, maddpg.obsDims, maddpg.actDims);
+  const ckptDir = opts.out ? join(opts.out, 'checkpoint') : null;
+  const settings = { reward, episodes, seed, maddpg: opts.maddpg ?? {}, env: opts.env ?? {} };
+  let episode = 0;
+  let steps = 0;
+  let resumedFrom: number | null = null;
+  if (opts.resume) {
+    if (!ckptDir || !(await recoverCheckpoint(ckptDir))) {
+      throw new RunError(
+        'RUN_NO_CHECKPOINT',
+        `--out ${opts.out ?? '(none)'}: resume asked for, but there is no checkpoint (${ckptDir ?? 'no --out'}/state.json)${opts.out && existsSync(join(opts.out, 'maddpg.json')) ? '; the run there is finished' : ''}`,
+        { file: ckptDir ?? '(none)', field: 'resume' },
+      );
+    }
+    const stFile = join(ckptDir, 'state.json');
+    let st: RlTrainState;
+    try {
+      st = JSON.parse(await readFile(stFile, 'utf8')) as RlTrainState;
+    } catch (e) {
+      throw new FormatError('DATA_INVALID', `${stFile}: unreadable checkpoint state`, {
+        file: stFile,
+        field: '(syntax)',
+        cause: e,
+      });
+    }
+    if (!st || st.version !== RL_STATE_VERSION || !Number.isInteger(st.episode) || !Array.isArray(st.returns))
+      throw new FormatError(
+        'DATA_INVALID',
+        `${stFile}: not a soo rl train checkpoint (version ${RL_STATE_VERSION})`,
+        {
+          file: stFile,
+          field: 'version',
+        },
+      );
+    checkResumeSettings(stFile, st.settings, settings);
+    const saved = await loadMaddpg(ckptDir);
+    loadMaddpgTensors(maddpg, maddpgTensors(saved.maddpg, true), join(ckptDir, 'maddpg.safetensors'));
+    maddpg.updates = saved.maddpg.updates;
+    const bf = await SafetensorsFile.open(join(ckptDir, 'buffer.safetensors'));
+    try {
+      const tensors = new Map<string, Float32Array | Float64Array | Uint8Array>();
+      for (const name of bf.names()) tensors.set(name, typedOf(await bf.readTensor(name)));
+      buffer.restore(st.buffer, (name) => tensors.get(name));
+    } finally {
+      await bf.close();
+    }
+    sampleRng = Rng.restore(st.rng.sample);
+    env.restoreRng(st.rng.env);
+    maddpg.agents.forEach((a, i) => a.noise.restoreRng(st.rng.noise[i]!));
+    episode = st.episode;
+    steps = st.steps;
+    returns = st.returns;
+    resumedFrom = episode;
+  }
+  const every = opts.checkpointEvery && ckptDir ? opts.checkpointEvery : 0;
+  const checkpoint = async (): Promise<void> => {
+    if (!ckptDir) return;
+    await writeCheckpointDir(ckptDir, async (tmp) => {
+      await saveMaddpg(tmp, maddpg, { kind: 'checkpoint', episode });
+      const snap = buffer.snapshot();
+      await writeSafetensors(join(tmp, 'buffer.safetensors'), snap.tensors);
+      const state: RlTrainState = {
+        version: RL_STATE_VERSION,
+        settings,
+        episode,
+        steps,
+        returns,
+        buffer: snap.json,
+        rng: {
+          sample: sampleRng.state(),
+          env: env.rngState(),
+          noise: maddpg.agents.map((a) => a.noise.rngState()),
+        },
+      };
+      return JSON.stringify(state);
+    });
+  };
+  if (opts.out) {
+    await mkdir(opts.out, { recursive: true });
+    await removeStaleTemps(opts.out);
+  }
+  let stopped = false;
+  while (episode < episodes && !stopped) {
+    const chunk = every ? Math.min(every - (episode % every), episodes - episode) : episodes - episode;
+    const r = runMaddpg(env, maddpg, {
+      episodes: chunk,
+      rng: sampleRng,
+      buffer,
+      startEpisode: episode,
+      startSteps: steps,
+      onEpisode: (s) => {
+        returns.push(s.returns);
+        if ((s.episode + 1) % every_ === 0 || s.episode + 1 === episodes) {
+          opts.onProgress?.({
+            phase: 'train',
+            done: s.episode + 1,
+            total: episodes,
+            detail: {
+              red: windowMean(returns, every_, 0),
+              blue: windowMean(returns, every_, 1),
+              noise: s.noiseScale,
+              updates: s.updates,
+            },
+          });
+        }
+      },
+      shouldStop: () => opts.signal?.aborted ?? false,
+    });
+    episode += r.returns.length;
+    steps = r.steps;
+    stopped = r.returns.length < chunk || (opts.signal?.aborted ?? false);
+    if (every && (episode < episodes || stopped)) await checkpoint();
+  }
   const seconds = (performance.now() - t0) / 1000;
   let file: string | undefined;
-  if (opts.out) {
+  // without checkpoints an interrupted run still writes what it has (as before); with them, the checkpoint is it
+  if (opts.out && (!stopped || !every)) {
     file = await saveMaddpg(opts.out, maddpg, {
       kind: 'baseline',
       reward,
@@ -106,9 +244,13 @@ export async function rlTrain(opts: RlTrainOptions = {}): Promise<RlTrainResult>
       seed,
       env: opts.env ?? {},
     });
-    await writeFile(join(opts.out, 'returns.json'), JSON.stringify({ agents: env.possibleAgents, returns }));
+    await writeFileAtomic(
+      join(opts.out, 'returns.json'),
+      JSON.stringify({ agents: env.possibleAgents, returns }),
+    );
+    if (ckptDir) await rm(ckptDir, { recursive: true, force: true });
   }
-  return { maddpg, returns, seconds, file };
+  return { maddpg, returns, seconds, ...(file ? { file } : {}), resumedFrom };
 }
 
 export interface RlFinetuneOptions extends SooFinetuneOptions {

@@ -11,6 +11,7 @@ import {
   readRunSummaries,
   writeExperimentReport,
   writeRunSpec,
+  writeFileAtomic,
   type RunSpec,
 } from '@soo/core';
 import type { Command } from 'commander';
@@ -77,7 +78,7 @@ export function registerExperiment(program: Command, io: Io): void {
       );
       await fsp.mkdir(path.join(out, 'runs'), { recursive: true });
       const { file: _src, ...normalised } = cfg;
-      await fsp.writeFile(path.join(out, 'experiment.json'), JSON.stringify(normalised, null, 2) + '\n');
+      await writeFileAtomic(path.join(out, 'experiment.json'), JSON.stringify(normalised, null, 2) + '\n');
       const runs = planRuns(cfg);
       const todo: Array<{ spec: RunSpec; file: string }> = [];
       for (const spec of runs) {

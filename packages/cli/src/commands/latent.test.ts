@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { readAdapter, writeAdapter } from '@soo/core';
 import { hfTinyDir } from '@soo/core/testing';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../testing.js';
@@ -72,5 +73,27 @@ describe('soo latent', () => {
     expect((await run(['latent', '--model', dir, '--pooling', 'max', '--out', out])).code).toBe(2);
     expect((await run(['latent', '--model', dir, '--limit', '0', '--out', out])).code).toBe(2);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("checks the adapter's shapes against the model before the base pass", async () => {
+    const bad = mkdtempSync(path.join(tmpdir(), 'soo-cli-latent-bad-'));
+    const a = await readAdapter(path.join(dir, 'adapter'));
+    const [key, t] = [...a.tensors].find(([k]) => k.includes('lora_A'))!;
+    const wide = {
+      ...t,
+      shape: [t.shape[0]!, t.shape[1]! + 2],
+      data: new Float32Array(t.shape[0]! * (t.shape[1]! + 2)),
+    };
+    await writeAdapter(bad, {
+      ...a,
+      tensors: new Map([...a.tensors].map(([k, v]) => [k, k === key ? wide : v])),
+    });
+    const out = mkdtempSync(path.join(tmpdir(), 'soo-cli-latent-'));
+    const r = await run(['latent', '--model', dir, '--adapter', bad, '--limit', '2', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('[ADAPTER_WEIGHTS]');
+    expect(r.err).toContain('the base module is');
+    expect(r.err).not.toContain('pair (base)'); // no base pass ran
+    expect(existsSync(path.join(out, 'latent.json'))).toBe(false);
   });
 });

@@ -12,13 +12,20 @@ import {
   readPairsJsonl,
   writeLatent,
   loadModel,
+  ADAPTER_WEIGHTS_NAME,
+  adapterTensors,
+  checkModelDir,
+  loadDecoderConfig,
+  prepareOutDir,
+  readAdapter,
 } from '@soo/core';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
-import { createProgress } from '../progress.js';
+import { createProgress, heartbeat } from '../progress.js';
 
 interface LatentOpts {
   model: string;
@@ -84,16 +91,26 @@ export function registerLatent(program: Command, io: Io): void {
         : latentProbePairs();
       if (limit !== undefined) pairs = pairs.slice(0, limit);
       const json = Boolean(opts.json);
+      await checkModelDir(opts.model, '--model');
+      await prepareOutDir(opts.out, { flag: '--out' });
+      if (opts.adapter) {
+        // The adapter must fit the model before the base pass runs (not after it): same modules, same shapes.
+        const config = await loadDecoderConfig(opts.model, { configFileName: opts.configFile });
+        await checkModelDir(opts.adapter, '--adapter');
+        const adapter = await readAdapter(opts.adapter);
+        adapterTensors(config, adapter, path.join(opts.adapter, ADAPTER_WEIGHTS_NAME));
+      }
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
       const runs: Array<{ label: string; adapterDir?: string }> = [{ label: 'base' }];
       if (opts.adapter) runs.push({ label: 'adapter', adapterDir: opts.adapter });
       const reports: LatentSooReport[] = [];
       for (const run of runs) {
+        const loading = heartbeat(io, `loading ${opts.model}`, json);
         const model = await loadModel(backend, opts.model, {
           ...(run.adapterDir ? { adapterDir: run.adapterDir } : {}),
           configFile: opts.configFile,
-        });
+        }).finally(() => loading.stop());
         try {
           const progress = createProgress(io, { label: `pair (${run.label})`, total: pairs.length, json });
           reports.push(

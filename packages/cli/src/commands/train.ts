@@ -15,13 +15,17 @@ import {
   loadDecoderConfig,
   loadModel,
   resolveHookPoint,
+  checkModelDir,
+  prepareOutDir,
+  fingerprintWeights,
 } from '@soo/core';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
 import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
-import { createProgress } from '../progress.js';
+import { createProgress, heartbeat } from '../progress.js';
 
 interface TrainOpts {
   model: string;
@@ -47,6 +51,8 @@ interface TrainOpts {
   capabilityKl?: string;
   out: string;
   resume?: boolean;
+  resumeOverride: string[];
+  force?: boolean;
   backend?: string;
   configFile: string;
   json?: boolean;
@@ -93,7 +99,17 @@ export function registerTrain(program: Command, io: Io): void {
       'add w x KL(base || tuned) of next-token distributions on the same prompts',
     )
     .requiredOption('--out <dir>', 'output folder for the adapter, log, loss curve and checkpoints')
-    .option('--resume', 'continue from <out>/checkpoint (same seed and data order)')
+    .option(
+      '--resume',
+      'continue from <out>/checkpoint; the settings recorded at the start (model, data, flags, backend, seed) must match',
+    )
+    .option(
+      '--resume-override <field>',
+      'with --resume: accept a changed setting (repeatable; recorded in the run history)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--force', 'start over in an --out that holds a finished or unfinished run')
     .option('--backend <name>', BACKEND_HELP)
     .option('--config-file <name>', 'config file name inside the model folder', 'config.json')
     .option('--json', 'progress and the summary as JSON lines on stdout')
@@ -144,13 +160,25 @@ export function registerTrain(program: Command, io: Io): void {
       const capabilityKl =
         opts.capabilityKl === undefined ? 0 : parseNumber('--capability-kl', opts.capabilityKl, { min: 0 });
 
+      if (opts.resume && opts.force) throw new UsageError('give --resume or --force, not both');
+      if (opts.resumeOverride.length && !opts.resume)
+        throw new UsageError('--resume-override needs --resume');
+      await checkModelDir(opts.model, '--model');
+      // The output folder is checked before anything loads: /proc and /sys refused, a time budget, typed errors.
+      await prepareOutDir(opts.out, { flag: '--out' });
       const tokenizer = await loadTokenizer(opts.model);
       // Settings and the hook are resolved against the config before any weight loads.
-      const config = await loadDecoderConfig(opts.model, opts.configFile ? { configFileName: opts.configFile } : {});
+      const config = await loadDecoderConfig(
+        opts.model,
+        opts.configFile ? { configFileName: opts.configFile } : {},
+      );
       const settings = resolveTrainSettings(overrides, config);
       resolveHookPoint(config, settings.hook);
       const backend = await resolveBackend(opts.backend);
-      const model = await loadModel(backend, opts.model, { configFile: opts.configFile });
+      const loading = heartbeat(io, `loading ${opts.model}`, Boolean(opts.json));
+      const model = await loadModel(backend, opts.model, { configFile: opts.configFile }).finally(() =>
+        loading.stop(),
+      );
       const controller = new AbortController();
       const onSigint = (): void => {
         if (controller.signal.aborted) process.exit(130);
@@ -180,6 +208,7 @@ export function registerTrain(program: Command, io: Io): void {
           total: stepsPerEpoch * epochs,
           json: Boolean(opts.json),
         });
+        let phase: ReturnType<typeof heartbeat> | null = null;
         const result = await trainSoo({
           model,
           pairs: encoded,
@@ -197,15 +226,51 @@ export function registerTrain(program: Command, io: Io): void {
           seed,
           outDir: opts.out,
           resume: Boolean(opts.resume),
+          requireCheckpoint: true,
+          force: Boolean(opts.force),
+          resumeOverrides: opts.resumeOverride,
+          outFlag: '--out',
+          settings: {
+            model: path.resolve(opts.model),
+            'model.weights': await fingerprintWeights(opts.model),
+            configFile: opts.configFile,
+            preset: settings.preset?.name ?? null,
+            pairsFile: opts.pairs ? path.resolve(opts.pairs) : null,
+            templatesFile: opts.templates ? path.resolve(opts.templates) : null,
+            allTemplates: Boolean(opts.allTemplates),
+            chatTemplate: opts.chatTemplate,
+            dtype: backend.capabilities.dtypes[0] ?? null,
+          },
           signal: controller.signal,
+          onResume: (e) => {
+            progress.rebase(e.step);
+            if (opts.json)
+              printJson(io, { event: 'resume', step: e.step, total: e.totalSteps, changes: e.changes });
+            else
+              io.err(
+                `resuming from step ${e.step} of ${e.totalSteps} (epoch ${e.epoch + 1})${Object.keys(e.changes).length ? `; overridden: ${Object.keys(e.changes).join(', ')}` : ''}\n`,
+              );
+          },
+          onPhase: (p) => {
+            phase?.stop();
+            const what = {
+              checkpoint: 'writing a checkpoint',
+              'final-adapter': 'writing the adapter',
+              resume: 'reading the checkpoint',
+            }[p];
+            phase = heartbeat(io, what, Boolean(opts.json));
+          },
           describe: {
             model: opts.model,
             preset: settings.preset?.name ?? null,
             pairsFile: opts.pairs ?? null,
             chatTemplate: opts.chatTemplate,
           },
-          onStep: (e) => progress.update(e.step, { epoch: e.epoch, loss: e.loss }),
-        });
+          onStep: (e) => {
+            phase?.stop();
+            progress.update(e.step, { epoch: e.epoch, loss: e.loss });
+          },
+        }).finally(() => phase?.stop());
         progress.finish();
         const summary = {
           status: result.status,
@@ -215,16 +280,19 @@ export function registerTrain(program: Command, io: Io): void {
           final_loss: result.losses.at(-1) ?? null,
           resumed_from: result.resumedFrom,
           out: result.outDir,
+          adapter: result.adapterDir,
           hook,
           backend: backend.name,
         };
         if (opts.json) printJson(io, { event: 'summary', ...summary });
         else
           io.err(
-            `${result.status}: ${result.steps} steps over ${result.epochs} epochs at ${hook}; loss ${summary.first_loss} -> ${summary.final_loss}; adapter in ${result.outDir}\n`,
+            `${result.status}: ${result.steps} steps over ${result.epochs} epochs at ${hook}; loss ${summary.first_loss} -> ${summary.final_loss}; ${result.status === 'completed' ? `adapter in ${result.outDir}` : `the adapter so far is in ${result.adapterDir}/ (checkpoint at step ${result.steps})`}\n`,
           );
         if (result.status === 'interrupted')
-          throw new InterruptedError(`interrupted after ${result.steps} steps; resume with --resume`);
+          throw new InterruptedError(
+            `interrupted after ${result.steps} of ${stepsPerEpoch * epochs} steps; the adapter so far is in ${result.adapterDir}/; continue with the same command and --resume`,
+          );
       } finally {
         process.off('SIGINT', onSigint);
         model.dispose();

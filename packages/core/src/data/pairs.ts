@@ -259,7 +259,7 @@ export async function readPairsJsonl(
     throw new DataError(
       'DATA_INVALID',
       `${file}: no pairs (expected one {"self", "other"} JSON object per line)`,
-      { file },
+      { file, field: '(lines)' },
     );
   const pairs = recs.map((rec) => ({
     self: requireStringField(rec, 'self', file, 'the self prompt as a non-empty string'),

@@ -188,6 +188,7 @@ export async function readExperimentConfig(file: string): Promise<ExperimentConf
   } catch (e) {
     throw new FormatError('DATA_INVALID', `${file}: not valid JSON: ${(e as Error).message}`, {
       file,
+      field: '(syntax)',
       cause: e,
     });
   }

@@ -19,7 +19,7 @@ import { FormatError } from '../errors.js';
 import { measureCapability, readCapabilityTexts, writeCapability } from '../eval/capability.js';
 import { runEvaluation, writeEvaluation } from '../eval/evaluate.js';
 import { measureLatentSoo, writeLatent } from '../eval/latent.js';
-import { writeFileAtomic } from '../fs.js';
+import { removeStaleTemps, writeFileAtomic } from '../fs.js';
 import { loadTokenizer } from '../tokenizer.js';
 import { trainSoo, type TrainStepEvent } from '../train/loop.js';
 import { resolveTrainSettings, trainingPadId } from '../train/presets.js';
@@ -66,6 +66,8 @@ export async function executeRun(
       file: runFile,
     });
   const exp = spec.experiment;
+  // temp files of atomic writes that a killed earlier attempt left behind
+  for (const d of ['', 'eval', 'latent', 'capability']) await removeStaleTemps(path.join(runDir, d));
   const t0 = performance.now();
   const backend = await getBackend(exp.backend);
   const tokenizer = await loadTokenizer(exp.model);

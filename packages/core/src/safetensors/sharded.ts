@@ -151,14 +151,18 @@ export class WeightStore {
       json = JSON.parse(text);
     } catch (cause) {
       const detail = cause instanceof Error ? cause.message : String(cause);
-      throw fail(
-        undefined,
-        `not valid JSON (${detail}), expected {"metadata": {...}, "weight_map": {...}}`,
-        cause,
+      throw new FormatError(
+        'SAFETENSORS_INDEX',
+        `${where(indexFile)}not valid JSON (${detail}), expected {"metadata": {...}, "weight_map": {...}}`,
+        { file: indexFile, field: '(syntax)', cause },
       );
     }
     if (!isJsonObject(json))
-      throw fail(undefined, 'not a JSON object, expected {"metadata": {...}, "weight_map": {...}}');
+      throw new FormatError(
+        'SAFETENSORS_INDEX',
+        `${where(indexFile)}not a JSON object, expected {"metadata": {...}, "weight_map": {...}}`,
+        { file: indexFile, field: '(top level)' },
+      );
     const weightMap = json['weight_map'];
     if (!isJsonObject(weightMap)) {
       throw fail(

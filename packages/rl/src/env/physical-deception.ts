@@ -9,7 +9,7 @@
  * Seeding: one `Rng` drives every draw, in the reference's order. The reference mixes NumPy and an
  * unseeded Python `random` (and draws a discarded `random.randint(1, 2)`), so it is not bit-exact.
  */
-import { InvalidArgumentError, Rng } from '@soo/core';
+import { InvalidArgumentError, Rng, type RngState } from '@soo/core';
 import { BaseEnv, checkVector } from './base.js';
 import type { ArrayStep } from './types.js';
 import { dist, makeEntity, makeWall, MPE_WORLD, World } from './world.js';
@@ -119,6 +119,15 @@ export class PhysicalDeceptionEnv extends BaseEnv {
   }
   get fake() {
     return this.world.landmarks[1 - this.goalIndex]!;
+  }
+
+  /** The env's random stream (checkpoints of a training run, taken between episodes). */
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  restoreRng(st: RngState): void {
+    this.rng = Rng.restore(st);
   }
 
   resetArrays(seed?: number): Float64Array[] {

@@ -19,6 +19,12 @@ export interface Batch {
   dones: Float64Array[];
 }
 
+export interface BufferTensor {
+  dtype: 'F32' | 'F64' | 'U8';
+  shape: number[];
+  data: Float32Array | Float64Array | Uint8Array;
+}
+
 export class ReplayBuffer {
   readonly capacity: number;
   readonly obsDims: readonly number[];
@@ -55,6 +61,71 @@ export class ReplayBuffer {
     this.extra = new Float32Array(this.alloc * extraDim);
     this.rewSum = new Float64Array(obsDims.length);
     this.rewSqSum = new Float64Array(obsDims.length);
+  }
+
+  /** Everything the buffer holds, for a checkpoint (`restore` reads it back bit-exactly). */
+  snapshot(): {
+    json: { filled: number; cursor: number; alloc: number };
+    tensors: Map<string, BufferTensor>;
+  } {
+    const t = new Map<string, BufferTensor>();
+    const n = this.alloc;
+    this.obsDims.forEach((d, a) => {
+      t.set(`obs.${a}`, { dtype: 'F32', shape: [n, d], data: this.obs[a]! });
+      t.set(`next_obs.${a}`, { dtype: 'F32', shape: [n, d], data: this.nextObs[a]! });
+      t.set(`acts.${a}`, { dtype: 'F32', shape: [n, this.actDims[a]!], data: this.acts[a]! });
+      t.set(`rews.${a}`, { dtype: 'F64', shape: [n], data: this.rews[a]! });
+      t.set(`dones.${a}`, { dtype: 'U8', shape: [n], data: this.dones[a]! });
+    });
+    t.set('extra', { dtype: 'F32', shape: [n, this.extraDim], data: this.extra });
+    t.set('rew_sum', { dtype: 'F64', shape: [this.rewSum.length], data: this.rewSum });
+    t.set('rew_sq_sum', { dtype: 'F64', shape: [this.rewSqSum.length], data: this.rewSqSum });
+    return { json: { filled: this.filled, cursor: this.cursor, alloc: this.alloc }, tensors: t };
+  }
+
+  /** Refill from a `snapshot` (same capacity and dims); SHAPE_MISMATCH / INVALID_ARGUMENT otherwise. */
+  restore(
+    json: { filled: number; cursor: number; alloc: number },
+    get: (name: string) => Float32Array | Float64Array | Uint8Array | undefined,
+  ): void {
+    const n = json.alloc;
+    if (
+      !Number.isInteger(n) ||
+      n < 1 ||
+      n > this.capacity ||
+      !(json.filled >= 0 && json.filled <= n) ||
+      !(json.cursor >= 0 && json.cursor < this.capacity)
+    )
+      throw new InvalidArgumentError(
+        'INVALID_ARGUMENT',
+        `replay buffer state ${JSON.stringify(json)} does not fit a buffer of ${this.capacity}`,
+      );
+    const take = <T extends Float32Array | Float64Array | Uint8Array>(
+      name: string,
+      len: number,
+      Ctor: new (l: number) => T,
+    ): T => {
+      const v = get(name);
+      if (!v || v.length !== len)
+        throw new InvalidArgumentError(
+          'SHAPE_MISMATCH',
+          `replay buffer tensor ${name}: expected ${len} values`,
+        );
+      const out = new Ctor(len);
+      out.set(v as never);
+      return out;
+    };
+    this.alloc = n;
+    this.obs = this.obsDims.map((d, a) => take(`obs.${a}`, n * d, Float32Array));
+    this.nextObs = this.obsDims.map((d, a) => take(`next_obs.${a}`, n * d, Float32Array));
+    this.acts = this.actDims.map((d, a) => take(`acts.${a}`, n * d, Float32Array));
+    this.rews = this.obsDims.map((_, a) => take(`rews.${a}`, n, Float64Array));
+    this.dones = this.obsDims.map((_, a) => take(`dones.${a}`, n, Uint8Array));
+    this.extra = take('extra', n * this.extraDim, Float32Array);
+    this.rewSum = take('rew_sum', this.obsDims.length, Float64Array);
+    this.rewSqSum = take('rew_sq_sum', this.obsDims.length, Float64Array);
+    this.filled = json.filled;
+    this.cursor = json.cursor;
   }
 
   get length(): number {

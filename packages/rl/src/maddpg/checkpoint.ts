@@ -10,7 +10,7 @@
  *   `weights: "maddpg.safetensors"`.
  * A `maddpg.json` that carries the tensors inline (`maddpgToJson`) loads too.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   FormatError,
@@ -21,9 +21,10 @@ import {
   toFloat32,
   writeSafetensors,
   type TensorToWrite,
+  writeFileAtomic,
 } from '@soo/core';
 import type { Mlp } from '../nn/mlp.js';
-import { Maddpg, type MaddpgConfig } from './maddpg.js';
+import { Maddpg, PAPER_MADDPG, type MaddpgConfig } from './maddpg.js';
 
 export const CHECKPOINT_FORMAT = 'soo-rl-maddpg';
 export const CHECKPOINT_VERSION = 1;
@@ -159,18 +160,101 @@ export function maddpgToJson(
   };
 }
 
+/** Limits on a checkpoint's sizes: a header cannot make the loader allocate more than a real model needs. */
+const MAX_AGENTS = 64;
+const MAX_DIM = 4096;
+const MAX_HIDDEN = 65536;
+
 function parseHeader(json: unknown, file: string): CheckpointJson {
+  const bad = (code: 'CONFIG_JSON' | 'CONFIG_FIELD', field: string, message: string): never => {
+    throw new FormatError(code, `${file}: ${field}: ${message}`, { file, field });
+  };
   const j = json as Partial<CheckpointJson> | null;
-  if (!j || typeof j !== 'object' || j.format !== CHECKPOINT_FORMAT)
-    throw new FormatError('CONFIG_JSON', `${file}: not a ${CHECKPOINT_FORMAT} checkpoint`, { file });
-  if (j.version !== CHECKPOINT_VERSION)
-    throw new FormatError('CONFIG_FIELD', `${file}: unsupported checkpoint version ${String(j.version)}`, {
+  if (!j || typeof j !== 'object' || Array.isArray(j))
+    bad('CONFIG_JSON', '(top level)', `expected a JSON object (a ${CHECKPOINT_FORMAT} checkpoint)`);
+  const h = j as Partial<CheckpointJson>;
+  if (h.format !== CHECKPOINT_FORMAT)
+    bad(
+      'CONFIG_JSON',
+      'format',
+      `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(h.format) ?? 'nothing'}`,
+    );
+  if (h.version !== CHECKPOINT_VERSION)
+    throw new FormatError('CONFIG_FIELD', `${file}: unsupported checkpoint version ${String(h.version)}`, {
       file,
       field: 'version',
     });
-  if (!Array.isArray(j.obsDims) || !Array.isArray(j.actDims) || !j.config || (!j.tensors && !j.weights))
-    throw new FormatError('CONFIG_FIELD', `${file}: missing obsDims/actDims/config/tensors`, { file });
-  return j as CheckpointJson;
+  const dims = (field: 'obsDims' | 'actDims'): void => {
+    const d = h[field] as unknown;
+    if (
+      !Array.isArray(d) ||
+      d.length === 0 ||
+      d.length > MAX_AGENTS ||
+      !d.every((x) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= MAX_DIM)
+    )
+      bad(
+        'CONFIG_FIELD',
+        field,
+        `expected 1-${MAX_AGENTS} integers in [1, ${MAX_DIM}], got ${JSON.stringify(d)?.slice(0, 60)}`,
+      );
+  };
+  dims('obsDims');
+  dims('actDims');
+  if ((h.obsDims as number[]).length !== (h.actDims as number[]).length)
+    bad(
+      'CONFIG_FIELD',
+      'actDims',
+      `expected one entry per agent (${(h.obsDims as number[]).length}), like obsDims`,
+    );
+  const c = h.config as Record<string, unknown> | undefined;
+  if (!c || typeof c !== 'object' || Array.isArray(c))
+    bad('CONFIG_FIELD', 'config', 'expected a JSON object');
+  const cfg = c as Record<string, unknown>;
+  for (const [k, v] of Object.entries(cfg)) {
+    const def = (PAPER_MADDPG as unknown as Record<string, unknown>)[k];
+    if (def === undefined) continue;
+    if (typeof def === 'boolean' && typeof v !== 'boolean')
+      bad('CONFIG_FIELD', `config.${k}`, `expected true or false, got ${JSON.stringify(v)}`);
+    if (typeof def === 'number' && (typeof v !== 'number' || !Number.isFinite(v)))
+      bad('CONFIG_FIELD', `config.${k}`, `expected a finite number, got ${JSON.stringify(v)}`);
+  }
+  if (
+    cfg.hidden !== undefined &&
+    !(Number.isInteger(cfg.hidden) && (cfg.hidden as number) >= 1 && (cfg.hidden as number) <= MAX_HIDDEN)
+  )
+    bad(
+      'CONFIG_FIELD',
+      'config.hidden',
+      `expected an integer in [1, ${MAX_HIDDEN}], got ${JSON.stringify(cfg.hidden)}`,
+    );
+  if (h.updates !== undefined && !(Number.isSafeInteger(h.updates) && (h.updates as number) >= 0))
+    bad('CONFIG_FIELD', 'updates', `expected a non-negative integer, got ${JSON.stringify(h.updates)}`);
+  if (h.meta !== undefined && (h.meta === null || typeof h.meta !== 'object' || Array.isArray(h.meta)))
+    bad('CONFIG_FIELD', 'meta', 'expected a JSON object');
+  if (h.tensors === undefined) {
+    if (
+      typeof h.weights !== 'string' ||
+      !/^[\w.-]+\.safetensors$/.test(h.weights) ||
+      h.weights.startsWith('.')
+    )
+      bad(
+        'CONFIG_FIELD',
+        'weights',
+        `expected the weights file name beside it (like "${WEIGHTS_FILE}"), got ${JSON.stringify(h.weights)}`,
+      );
+  } else if (!h.tensors || typeof h.tensors !== 'object' || Array.isArray(h.tensors)) {
+    bad('CONFIG_FIELD', 'tensors', 'expected an object of {"shape", "data"} by name');
+  } else {
+    for (const [k, t] of Object.entries(h.tensors))
+      if (
+        !t ||
+        !Array.isArray(t.shape) ||
+        !Array.isArray(t.data) ||
+        !t.data.every((x) => typeof x === 'number')
+      )
+        bad('CONFIG_FIELD', `tensors.${k}`, 'expected {"shape": [...], "data": [numbers]}');
+  }
+  return h as CheckpointJson;
 }
 
 function build(
@@ -224,7 +308,8 @@ export async function saveMaddpg(
   await writeSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: CHECKPOINT_FORMAT });
   const { tensors: _inline, ...header } = maddpgToJson(m, meta, false);
   const file = join(dir, CHECKPOINT_FILE);
-  await writeFile(file, JSON.stringify({ ...header, weights: WEIGHTS_FILE }, null, 2));
+  // atomic (temp file, fsync, rename): a crash never leaves a half-written checkpoint header
+  await writeFileAtomic(file, JSON.stringify({ ...header, weights: WEIGHTS_FILE }, null, 2));
   return file;
 }
 
@@ -242,7 +327,7 @@ export async function loadMaddpg(path: string): Promise<{ maddpg: Maddpg; meta: 
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new FormatError('CONFIG_JSON', `${file}: invalid JSON`, { file, cause: e });
+    throw new FormatError('CONFIG_JSON', `${file}: invalid JSON`, { file, field: '(syntax)', cause: e });
   }
   const j = parseHeader(json, file);
   if (j.tensors) return maddpgFromJson(j, file);

@@ -1,4 +1,4 @@
-import type { Rng } from '@soo/core';
+import { Rng, type RngState } from '@soo/core';
 
 /** Ornstein-Uhlenbeck noise (maddpg-pytorch `utils/noise.py`): θ 0.15, σ 0.2, μ 0; output scale·state. */
 export class OUNoise {
@@ -9,7 +9,7 @@ export class OUNoise {
   scale = 0.1;
   readonly state: Float64Array;
   private readonly out: Float64Array;
-  private readonly rng: Rng;
+  private rng: Rng;
 
   constructor(dim: number, rng: Rng, opts: { mu?: number; theta?: number; sigma?: number } = {}) {
     this.dim = dim;
@@ -23,6 +23,15 @@ export class OUNoise {
 
   reset(): void {
     this.state.fill(this.mu);
+  }
+
+  /** The noise stream's position (checkpoints of a training run); `restoreRng` brings it back. */
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  restoreRng(st: RngState): void {
+    this.rng = Rng.restore(st);
   }
 
   /** Advance the process one step and return `scale · state` (a reused array). */

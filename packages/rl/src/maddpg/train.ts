@@ -28,6 +28,8 @@ export interface TrainLoopOptions {
   buffer?: ReplayBuffer;
   /** Episode index the noise schedule starts at (default 0). */
   startEpisode?: number;
+  /** Env steps already taken (a resumed run: updates keep falling on `steps % updateEvery === 0`). */
+  startSteps?: number;
   /** Extra numbers stored with each transition (e.g. blue's pre-step position); see ReplayBuffer. */
   extra?: { dim: number; read: (env: MultiAgentEnv, out: Float64Array) => void };
   /** Called right before each MADDPG update round (SOO fine-tuning hooks in here). */
@@ -67,7 +69,7 @@ export function runMaddpg(env: MultiAgentEnv, maddpg: Maddpg, opts: TrainLoopOpt
   const extra = opts.extra ? new Float64Array(opts.extra.dim) : undefined;
   const dones = new Array<boolean>(n).fill(false);
   const allReturns: number[][] = [];
-  let steps = 0;
+  let steps = opts.startSteps ?? 0;
   const start = opts.startEpisode ?? 0;
   for (let e = 0; e < opts.episodes; e++) {
     let obs = env.resetArrays().map((o) => Float64Array.from(o));

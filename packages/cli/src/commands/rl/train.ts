@@ -14,6 +14,8 @@ interface TrainOpts {
   progressEvery: string;
   out: string;
   json?: boolean;
+  checkpointEvery: string;
+  resume?: boolean;
 }
 
 export function registerTrainCmd(rl: Command, io: Io): void {
@@ -28,6 +30,12 @@ export function registerTrainCmd(rl: Command, io: Io): void {
     .option('--update-every <n>', 'env steps between update rounds (paper: 100)')
     .option('--progress-every <n>', 'report every n episodes', '100')
     .requiredOption('--out <dir>', 'checkpoint folder (maddpg.json, maddpg.safetensors, returns.json)')
+    .option(
+      '--checkpoint-every <n>',
+      'episodes between resumable checkpoints in <out>/checkpoint (0: none)',
+      '1000',
+    )
+    .option('--resume', 'continue from <out>/checkpoint (same flags; bit-identical to an uninterrupted run)')
     .option('--json', 'progress and the summary as JSON lines on stdout')
     .addHelpText(
       'after',
@@ -47,7 +55,10 @@ export function registerTrainCmd(rl: Command, io: Io): void {
         maddpg: maddpgOverrides(opts),
         progressEvery,
         onProgress: (p) => sink.on(p),
+        checkpointEvery: parseNumber('--checkpoint-every', opts.checkpointEvery, { integer: true, min: 0 }),
+        resume: Boolean(opts.resume),
       });
+      if (res.resumedFrom) io.err(`resumed from episode ${res.resumedFrom}\n`);
       const summary = {
         reward,
         episodes: res.returns.length,

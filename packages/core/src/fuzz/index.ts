@@ -1,0 +1,3 @@
+export * from './harness.js';
+export * from './mutate.js';
+export * from './targets.js';
