@@ -83,14 +83,14 @@ export class JsonReader {
 
   /**
    * A reader for a parsed JSON value that must be an object; anything else fails with
-   * `<file>: expected <what>, got <value>`.
+   * `<file>: expected <what>, got <value>`, naming the field `(top level)` for a whole file.
    */
   static of(value: unknown, options: JsonReaderOptions = {}, what = 'a JSON object'): JsonReader {
     if (!isJsonObject(value)) {
       const error = options.error ?? configFieldError;
       throw error(`${where(options.file, options.prefix)}expected ${what}, got ${describeJsonValue(value)}`, {
         file: options.file,
-        field: options.prefix ?? '',
+        field: options.prefix ?? '(top level)',
       });
     }
     return new JsonReader(value, options);
