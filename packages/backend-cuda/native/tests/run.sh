@@ -70,11 +70,11 @@ fixture="${2:-}"
 if [[ "$mode" != check && -z "$fixture" ]]; then fixture="$(shared_dir)/fixtures/hf-tiny/llama"; fi
 case "$mode" in
   check)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/math_checks.cpp"
     "$out/gradcheck"
     ;;
   asan)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/math_checks.cpp"
     build soak "$here/soak_main.cpp"
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1"
     "$out/gradcheck"
