@@ -299,3 +299,22 @@ void k_attention_backward(cudaStream_t st, float* dq, float* dk, float* dv, floa
 }
 
 }  // namespace soo::cuda
+
+namespace soo::cuda {
+
+/** A plain row-major GEMM on the tiled kernel above: the fallback when cuBLASLt offers no algorithm. */
+void k_gemm_simple(cudaStream_t st, bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                   const float* b, int ldb, float beta, float* c, int ldc) {
+  BatchedGemm g = base(m, n, k, 1);
+  g.A = a;
+  g.lda = lda;
+  g.B = b;
+  g.ldb = ldb;
+  g.C = c;
+  g.ldc = ldc;
+  g.alpha = alpha;
+  g.beta = beta;
+  bgemm(st, ta, tb, g, 1);
+}
+
+}  // namespace soo::cuda

@@ -78,6 +78,8 @@ void k_softcap_forward(cudaStream_t st, float* x, float cap, size_t n);
 void k_softcap_backward(cudaStream_t st, float* dx, const float* y, float cap, size_t n);
 void k_dropout_mask(cudaStream_t st, float* m, size_t n, float p, uint64_t seed);
 void k_adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, size_t n, const math::AdamWScalars& s);
+void k_gemm_simple(cudaStream_t st, bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                   const float* b, int ldb, float beta, float* c, int ldc);
 
 void k_attention_forward(cudaStream_t st, float* ctx, float* probs, float* capped, const float* q, const float* k,
                          const float* v, const uint8_t* key_mask, int64_t key_mask_stride, const AttentionShape& s);
