@@ -28,7 +28,7 @@
       ],
       'cflags_cc!': ['-fno-rtti', '-std=gnu++17'],
       'cflags_cc': ['-std=c++17', '-Wall', '-Wextra', '-Wno-unused-parameter', '<!@(node scripts/native-env.mjs cpuflags)'],
-      'libraries': ['<!@(node scripts/native-env.mjs ldflags)'],
+      'libraries': ['<!@(node scripts/native-env.mjs ldflags)', '-ldl'],
       'configurations': {
         'Release': { 'cflags_cc': ['-O3'] },
         'Debug': { 'defines': ['SOO_NATIVE_DEBUG'] },

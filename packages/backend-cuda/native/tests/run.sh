@@ -20,7 +20,7 @@ if [[ -z "${OPENBLAS_CFLAGS:-}" ]]; then
 else
   blas_cflags="$OPENBLAS_CFLAGS"
 fi
-blas_libs="${OPENBLAS_LIBS:-$(node "$env_script" ldflags 2>/dev/null || echo -lopenblas)}"
+blas_libs="${OPENBLAS_LIBS:-$(node "$env_script" ldflags 2>/dev/null || echo -lopenblas)} -ldl"
 flags=(-std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread)
 if [[ "$mode" == asan ]]; then
   flags+=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined)
