@@ -57,7 +57,8 @@ function newestMtime(dir, exts) {
   let t = 0;
   if (!existsSync(dir)) return t;
   for (const e of readdirSync(dir, { withFileTypes: true }))
-    if (e.isFile() && exts.some((x) => e.name.endsWith(x))) t = Math.max(t, statSync(path.join(dir, e.name)).mtimeMs);
+    if (e.isFile() && exts.some((x) => e.name.endsWith(x)))
+      t = Math.max(t, statSync(path.join(dir, e.name)).mtimeMs);
   return t;
 }
 
@@ -92,7 +93,8 @@ export async function buildCuda({ releaseDir, env = process.env, log = console.l
     log(line);
     return { built: false, skipped: true, reason };
   };
-  if (env.SOO_CUDA_DISABLE === '1' || env.SOO_NATIVE_DISABLE === '1') return skip('SOO_CUDA_DISABLE=1 is set');
+  if (env.SOO_CUDA_DISABLE === '1' || env.SOO_NATIVE_DISABLE === '1')
+    return skip('SOO_CUDA_DISABLE=1 is set');
   if (process.platform !== 'linux' || process.arch !== 'x64')
     return skip(`CUDA builds are Linux x86-64 only here (this is ${process.platform}-${process.arch})`);
   const nvcc = findNvcc(env);
@@ -110,13 +112,29 @@ export async function buildCuda({ releaseDir, env = process.env, log = console.l
     newestMtime(srcDir, ['.h', '.cuh']),
     newestMtime(path.join(packageDir, 'native', 'engine'), ['.h']),
   );
-  const common = ['-std=c++17', '-O3', '--threads', '2', ...gencode, '-Xcompiler', '-fPIC,-fvisibility=hidden'];
+  const common = [
+    '-std=c++17',
+    '-O3',
+    '--threads',
+    '2',
+    ...gencode,
+    '-Xcompiler',
+    '-fPIC,-fvisibility=hidden',
+  ];
   const started = Date.now();
-  const jobs = Math.max(1, Math.min(sources.length, Math.ceil((os.availableParallelism?.() ?? os.cpus().length) / 2)));
-  const queue = sources.map((f) => ({ src: path.join(srcDir, f), obj: path.join(objDir, f.replace(/\.cu$/, '.o')) }));
+  const jobs = Math.max(
+    1,
+    Math.min(sources.length, Math.ceil((os.availableParallelism?.() ?? os.cpus().length) / 2)),
+  );
+  const queue = sources.map((f) => ({
+    src: path.join(srcDir, f),
+    obj: path.join(objDir, f.replace(/\.cu$/, '.o')),
+  }));
   const stale = queue.filter(
     ({ src, obj }) =>
-      !existsSync(obj) || statSync(obj).mtimeMs < Math.max(statSync(src).mtimeMs, headers) || archStamp(objDir) !== gencode.join(' '),
+      !existsSync(obj) ||
+      statSync(obj).mtimeMs < Math.max(statSync(src).mtimeMs, headers) ||
+      archStamp(objDir) !== gencode.join(' '),
   );
   let failed = null;
   const worker = async () => {
@@ -133,7 +151,15 @@ export async function buildCuda({ releaseDir, env = process.env, log = console.l
     process.exit(1);
   }
   writeFileSync(path.join(objDir, 'archs.txt'), gencode.join(' '));
-  const link = await run(nvcc, ['-shared', '-cudart', 'static', '-o', library, ...queue.map((q) => q.obj), '-ldl']);
+  const link = await run(nvcc, [
+    '-shared',
+    '-cudart',
+    'static',
+    '-o',
+    library,
+    ...queue.map((q) => q.obj),
+    '-ldl',
+  ]);
   if (link.code !== 0) {
     process.stdout.write(link.out);
     console.error(`${PREFIX} linking libsoo_cuda.so failed`);
@@ -144,7 +170,11 @@ export async function buildCuda({ releaseDir, env = process.env, log = console.l
   const version = nvccVersion(nvcc);
   writeFileSync(
     path.join(releaseDir, 'soo_cuda.json'),
-    JSON.stringify({ nvcc, nvccVersion: version, archs, ptx: archs[archs.length - 1], sources, seconds }, null, 2) + '\n',
+    JSON.stringify(
+      { nvcc, nvccVersion: version, archs, ptx: archs[archs.length - 1], sources, seconds },
+      null,
+      2,
+    ) + '\n',
   );
   log(
     `${PREFIX} built ${path.relative(packageDir, library)} with nvcc ${version ?? '?'} for sm_${archs.join(', sm_')} + PTX compute_${archs[archs.length - 1]} (${sources.length} sources, ${seconds.toFixed(1)} s)`,
@@ -154,8 +184,8 @@ export async function buildCuda({ releaseDir, env = process.env, log = console.l
 
 function archStamp(objDir) {
   try {
-    const f = path.join(objDir, "archs.txt");
-    return existsSync(f) ? readFileSync(f, "utf8") : "";
+    const f = path.join(objDir, 'archs.txt');
+    return existsSync(f) ? readFileSync(f, 'utf8') : '';
   } catch {
     return '';
   }

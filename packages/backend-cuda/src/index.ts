@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { BackendError, registerBackend } from '@soo/core';
+import { createCudaBackend } from './cuda-backend.js';
 import { createNativeCpuBackend } from './native-backend.js';
 
 export interface GpuInfo {
@@ -146,6 +147,12 @@ export type {
  * loads here and falls back otherwise (its factory throws BACKEND_UNAVAILABLE with the reason).
  */
 registerBackend('native-cpu', () => createNativeCpuBackend(), 30);
+/**
+ * `cuda` above native-cpu: picked where libsoo_cuda.so, an NVIDIA driver, a GPU and cuBLASLt are all
+ * present; elsewhere its factory throws BACKEND_UNAVAILABLE naming the missing part and getBackend()
+ * falls back.
+ */
+registerBackend('cuda', () => createCudaBackend(), 40);
 
 export {
   NATIVE_CPU_CAPABILITIES,
@@ -154,3 +161,14 @@ export {
   createNativeCpuBackend,
 } from './native-backend.js';
 export { ropeFrequencies, type RopeFrequencies } from './native-rope.js';
+export {
+  CUDA_CAPABILITIES,
+  createCudaBackend,
+  cudaAvailability,
+  cudaUnavailableError,
+  defaultCudaLibraryPath,
+  type CudaAvailability,
+  type CudaLoadOptions,
+} from './cuda-backend.js';
+export type { CudaProbeResult } from './native-engine.js';
+export type { EngineTarget } from './native-backend.js';
