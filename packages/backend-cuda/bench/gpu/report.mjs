@@ -18,6 +18,24 @@ export const TARGETS = {
   generateSpeedup: 5,
 };
 
+/** A peer's results: its --out JSON, else the JSON lines it printed before it was stopped (.jsonl). */
+function readPeer(dir, name) {
+  const whole = readJson(dir, `${name}.json`);
+  if (Array.isArray(whole)) return whole;
+  const f = path.join(dir, `${name}.jsonl`);
+  if (!existsSync(f)) return null;
+  const rows = [];
+  for (const line of readFileSync(f, 'utf8').split('\n')) {
+    try {
+      const r = JSON.parse(line);
+      if (r && typeof r === 'object' && r.side) rows.push(r);
+    } catch {
+      // not a result line
+    }
+  }
+  return rows.length ? rows : null;
+}
+
 function readJson(dir, name) {
   const f = path.join(dir, name);
   if (!existsSync(f)) return null;
@@ -59,9 +77,9 @@ export function buildReport(dir) {
     float32: readJson(dir, 'conformance-float32.json'),
     bfloat16: readJson(dir, 'conformance-bfloat16.json'),
   };
-  const peerM = readJson(dir, 'peer-mistral7b.json');
+  const peerM = readPeer(dir, 'peer-mistral7b');
   const sooM = readJson(dir, 'soo-mistral7b.json');
-  const peerG = readJson(dir, 'peer-gemma2-27b.json');
+  const peerG = readPeer(dir, 'peer-gemma2-27b');
   const sooG = readJson(dir, 'soo-gemma2-27b.json');
   // Every shape either side measured (the issue's are 8x64 and 32x128; a dry run uses tiny ones).
   const keys = new Set([
