@@ -173,3 +173,126 @@ void run_math_checks(Ledger& L) {
 }
 
 }  // namespace soo::test
+
+// ---- the CUDA attention's plan (cuda/attention_plan.h) run on the host against cpu/attention.cpp ----
+#include "../engine/cpu/kernels.h"
+#include "../engine/cuda/attention_plan.h"
+
+namespace soo::test {
+namespace {
+
+/** attention.cu's softmax_rows_kernel, one row at a time on the host. */
+void host_softmax_rows(float* probs, float* capped, const uint8_t* key_mask, int64_t key_mask_stride,
+                       const AttentionShape& s) {
+  const int S = s.keys;
+  for (int64_t row = 0; row < static_cast<int64_t>(s.batch) * s.heads * s.queries; row++) {
+    const int t = static_cast<int>(row % s.queries);
+    const int b = static_cast<int>(row / (static_cast<int64_t>(s.heads) * s.queries));
+    float* p = probs + row * S;
+    const uint8_t* km = key_mask ? key_mask + b * key_mask_stride : nullptr;
+    float mx = -INFINITY;
+    int seen = 0;
+    for (int j = 0; j < S; j++) {
+      float v = p[j];
+      if (s.softcap > 0) {
+        v = math::softcap(v, s.softcap);
+        p[j] = v;
+        if (capped) capped[row * S + j] = v;
+      }
+      if (math::attention_visible(s.past, s.window, t, j, km == nullptr || km[j] != 0)) {
+        mx = std::max(mx, v);
+        seen++;
+      }
+    }
+    if (seen == 0) {
+      for (int j = 0; j < S; j++) p[j] = 1.0f / S;
+      continue;
+    }
+    float sum = 0;
+    for (int j = 0; j < S; j++) {
+      const float e = math::attention_visible(s.past, s.window, t, j, km == nullptr || km[j] != 0) ? expf(p[j] - mx) : 0.0f;
+      p[j] = e;
+      sum += e;
+    }
+    for (int j = 0; j < S; j++) p[j] /= sum;
+  }
+}
+
+/** attention.cu's softmax_backward_rows_kernel on the host. */
+void host_softmax_backward_rows(float* ds, const float* probs, const float* capped, int64_t rows, int S, float cap) {
+  for (int64_t row = 0; row < rows; row++) {
+    const float* p = probs + row * S;
+    float* d = ds + row * S;
+    float dot = 0;
+    for (int j = 0; j < S; j++) dot += p[j] * d[j];
+    for (int j = 0; j < S; j++) {
+      float v = p[j] * (d[j] - dot);
+      if (cap > 0) v *= math::softcap_grad_from_output(capped[row * S + j], cap);
+      d[j] = v;
+    }
+  }
+}
+
+}  // namespace
+
+void run_attention_plan_checks(Ledger& L) {
+  Random rng(11);
+  struct Case {
+    const char* name;
+    int B, T, past, H, KV, D, window, capacity;
+    float softcap;
+    bool mask;
+  };
+  const Case cases[] = {
+      {"MHA causal", 2, 5, 0, 2, 2, 4, 0, 0, 0.0f, false},
+      {"GQA 4:2, padding, soft-cap 5", 2, 6, 0, 4, 2, 8, 0, 0, 5.0f, true},
+      {"GQA 4:1, sliding window 3, KV cache (past 3, capacity 12)", 3, 4, 3, 4, 1, 4, 3, 12, 0.0f, true},
+  };
+  for (const Case& c : cases) {
+    const int S = c.past + c.T, cap = c.capacity ? c.capacity : c.T;
+    AttentionShape s{c.B, c.T, S, c.past, c.H, c.KV, c.D, static_cast<int64_t>(c.T) * c.H * c.D,
+                     static_cast<int64_t>(cap) * c.KV * c.D, 1.0f / std::sqrt(static_cast<float>(c.D)), c.softcap,
+                     c.window};
+    const size_t qn = static_cast<size_t>(c.B) * c.T * c.H * c.D, kvn = static_cast<size_t>(c.B) * cap * c.KV * c.D;
+    const size_t pn = static_cast<size_t>(c.B) * c.H * c.T * S;
+    auto q = to_float(rng.vec(qn)), k = to_float(rng.vec(kvn)), v = to_float(rng.vec(kvn));
+    std::vector<uint8_t> mask(static_cast<size_t>(c.B) * cap, 1);
+    if (c.mask)
+      for (int b = 0; b < c.B; b++) mask[static_cast<size_t>(b) * cap + (b % S)] = 0;  // one hidden key per row
+    const uint8_t* km = c.mask ? mask.data() : nullptr;
+    // reference
+    std::vector<float> ctx_ref(qn), probs_ref(pn), capped_ref(pn);
+    cpu::attention_forward(ctx_ref.data(), probs_ref.data(), c.softcap > 0 ? capped_ref.data() : nullptr, q.data(),
+                           k.data(), v.data(), km, cap, s);
+    // the plan
+    std::vector<float> ctx(qn), probs(pn), capped(pn);
+    const cuda::AttentionForwardPlan fp = cuda::attention_forward_plan(ctx.data(), probs.data(), q.data(), k.data(), v.data(), s);
+    cuda::run_batched_gemm_host(fp.scores);
+    host_softmax_rows(probs.data(), c.softcap > 0 ? capped.data() : nullptr, km, cap, s);
+    cuda::run_batched_gemm_host(fp.context);
+    const std::string tag = std::string("cuda attention plan, ") + c.name;
+    L.expect_below(tag + ": probs", rel_error(probs, probs_ref), 1e-5);
+    L.expect_below(tag + ": context", rel_error(ctx, ctx_ref), 1e-5);
+    // backward: dk, dv accumulate onto the same starting values
+    auto dctx = to_float(rng.vec(qn));
+    auto dk0 = to_float(rng.vec(kvn)), dv0 = to_float(rng.vec(kvn));
+    std::vector<float> dq_ref(qn), dk_ref = dk0, dv_ref = dv0, scratch_ref(pn);
+    cpu::attention_backward(dq_ref.data(), dk_ref.data(), dv_ref.data(), scratch_ref.data(), dctx.data(),
+                            probs_ref.data(), capped_ref.data(), q.data(), k.data(), v.data(), s);
+    std::vector<float> dq(qn), dk = dk0, dv = dv0, scratch(pn);
+    const cuda::AttentionBackwardPlan bp = cuda::attention_backward_plan(dq.data(), dk.data(), dv.data(), scratch.data(),
+                                                                         dctx.data(), probs.data(), q.data(), k.data(),
+                                                                         v.data(), s);
+    cuda::run_batched_gemm_host(bp.dprobs);
+    cuda::run_batched_gemm_host(bp.dv);
+    host_softmax_backward_rows(scratch.data(), probs.data(), capped.data(), static_cast<int64_t>(c.B) * c.H * c.T, S,
+                               c.softcap);
+    cuda::run_batched_gemm_host(bp.dq);
+    cuda::run_batched_gemm_host(bp.dk);
+    L.expect_below(tag + ": dq", rel_error(dq, dq_ref), 1e-5);
+    L.expect_below(tag + ": dk", rel_error(dk, dk_ref), 1e-5);
+    L.expect_below(tag + ": dv", rel_error(dv, dv_ref), 1e-5);
+  }
+}
+
+}  // namespace soo::test
