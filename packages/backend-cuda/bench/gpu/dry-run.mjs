@@ -52,7 +52,11 @@ export async function writeTinyCheckpoint(dir, cfg = TINY) {
   const t = {};
   const put = (name, shape, std) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    t[name] = { dtype: 'BF16', shape, data: bf16(std === 'ones' ? new Float32Array(n).fill(1) : rng.normalArray(n, 0, std)) };
+    t[name] = {
+      dtype: 'BF16',
+      shape,
+      data: bf16(std === 'ones' ? new Float32Array(n).fill(1) : rng.normalArray(n, 0, std)),
+    };
   };
   put('model.embed_tokens.weight', [V, H], 0.02);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
@@ -83,7 +87,9 @@ export function writePeerInputs(dir, shapes, vocab, gen = { prompts: 4, len: 12,
     inputs[`${B}x${T}`] = { self_ids, other_ids };
   }
   writeFileSync(path.join(dir, 'soo_bench_inputs.json'), JSON.stringify({ seed: 0, inputs }));
-  const prompts = Array.from({ length: gen.prompts }, () => Array.from({ length: gen.len }, () => 3 + rng.int(vocab - 3)));
+  const prompts = Array.from({ length: gen.prompts }, () =>
+    Array.from({ length: gen.len }, () => 3 + rng.int(vocab - 3)),
+  );
   const tokens = prompts.map(() => Array.from({ length: gen.tokens }, () => 3 + rng.int(vocab - 3)));
   writeFileSync(path.join(dir, 'soo_generate.json'), JSON.stringify({ prompts, tokens }));
 }
@@ -106,23 +112,73 @@ export async function main(out) {
 
   const bench = await import('./soo-bench.mjs');
   const soo = await bench.main([
-    '--model', ckpt, '--backend', 'native-cpu', '--dtype', 'float32', '--shapes', shapes.map((s) => s.join('x')).join(','),
-    '--layer', '1', '--steps', '3', '--warmup', '2', '--generate', '--gen-new', '5', '--out', path.join(out, 'soo-mistral7b.json'),
+    '--model',
+    ckpt,
+    '--backend',
+    'native-cpu',
+    '--dtype',
+    'float32',
+    '--shapes',
+    shapes.map((s) => s.join('x')).join(','),
+    '--layer',
+    '1',
+    '--steps',
+    '3',
+    '--warmup',
+    '2',
+    '--generate',
+    '--gen-new',
+    '5',
+    '--out',
+    path.join(out, 'soo-mistral7b.json'),
   ]);
   // A fake peer: the same numbers scaled, the first loss equal to soo's (so the comparison path runs).
   const peer = soo.shapes.map((s) => ({
-    side: 'torch+peft', torch: 'dry-run', transformers: 'dry-run', gpu: 'none', shape: 'tiny', batch: s.batch, seq: s.seq,
-    step_ms_median: s.step_ms_median * 2, peak_gib: s.peak_gib * 2 || 1, losses: s.losses,
+    side: 'torch+peft',
+    torch: 'dry-run',
+    transformers: 'dry-run',
+    gpu: 'none',
+    shape: 'tiny',
+    batch: s.batch,
+    seq: s.seq,
+    step_ms_median: s.step_ms_median * 2,
+    peak_gib: s.peak_gib * 2 || 1,
+    losses: s.losses,
   }));
-  peer.push({ side: 'torch+hf-generate', batch: 4, prompt: 12, new_tokens: 5, seconds: 1, new_tokens_per_s: 20 });
+  peer.push({
+    side: 'torch+hf-generate',
+    batch: 4,
+    prompt: 12,
+    new_tokens: 5,
+    seconds: 1,
+    new_tokens_per_s: 20,
+  });
   writeFileSync(path.join(out, 'peer-mistral7b.json'), JSON.stringify(peer, null, 1));
   const conf = await import('./conformance.mjs');
-  await conf.main(['--backend', 'native-cpu', '--dtype', 'float32', '--fixtures', 'llama', '--out', path.join(out, 'conformance-float32.json')]);
+  await conf.main([
+    '--backend',
+    'native-cpu',
+    '--dtype',
+    'float32',
+    '--fixtures',
+    'llama',
+    '--out',
+    path.join(out, 'conformance-float32.json'),
+  ]);
   writeFileSync(
     path.join(out, 'meta.json'),
-    JSON.stringify({ card: 'dry run (no GPU)', date: new Date().toISOString(), command: 'node bench/gpu/dry-run.mjs', commit: 'dry-run', phases: [{ name: 'dry-run', status: 'ok', seconds: 0 }] }),
+    JSON.stringify({
+      card: 'dry run (no GPU)',
+      date: new Date().toISOString(),
+      command: 'node bench/gpu/dry-run.mjs',
+      commit: 'dry-run',
+      phases: [{ name: 'dry-run', status: 'ok', seconds: 0 }],
+    }),
   );
-  writeFileSync(path.join(out, 'build.json'), JSON.stringify({ ok: true, seconds: 0, archs: ['80', '90'], nvccVersion: 'dry-run' }));
+  writeFileSync(
+    path.join(out, 'build.json'),
+    JSON.stringify({ ok: true, seconds: 0, archs: ['80', '90'], nvccVersion: 'dry-run' }),
+  );
   const report = await import('./report.mjs');
   return report.main(out);
 }

@@ -58,7 +58,9 @@ export function compareShape(peer, soo, B, T) {
   const l0p = p?.losses?.[0];
   const l0s = s?.losses?.[0];
   const firstLossRelDiff =
-    typeof l0p === 'number' && typeof l0s === 'number' ? Math.abs(l0s - l0p) / Math.max(Math.abs(l0p), 1e-30) : null;
+    typeof l0p === 'number' && typeof l0s === 'number'
+      ? Math.abs(l0s - l0p) / Math.max(Math.abs(l0p), 1e-30)
+      : null;
   return {
     shape: `${B}x${T}`,
     peer: p,
@@ -82,10 +84,14 @@ export function buildReport(dir) {
   const peerG = readPeer(dir, 'peer-gemma2-27b');
   const sooG = readJson(dir, 'soo-gemma2-27b.json');
   // Every shape either side measured (the issue's are 8x64 and 32x128; a dry run uses tiny ones).
-  const keys = new Set([
-    ...(Array.isArray(peerM) ? peerM.filter((p) => p.batch && p.seq && p.side !== 'torch+hf-generate') : []),
-    ...(sooM?.shapes ?? []),
-  ].map((x) => `${x.batch}x${x.seq}`));
+  const keys = new Set(
+    [
+      ...(Array.isArray(peerM)
+        ? peerM.filter((p) => p.batch && p.seq && p.side !== 'torch+hf-generate')
+        : []),
+      ...(sooM?.shapes ?? []),
+    ].map((x) => `${x.batch}x${x.seq}`),
+  );
   if (!keys.size) ['8x64', '32x128'].forEach((k) => keys.add(k));
   const mistral = [...keys]
     .map((k) => k.split('x').map(Number))
@@ -114,15 +120,29 @@ export function buildReport(dir) {
       ? null
       : mistral.filter((c) => c.firstLossOk !== null).every((c) => c.firstLossOk),
   };
-  return { meta, build, conformance: conf, mistral7b: mistral, sooDtype: sooM?.dtype ?? null, gemma2_27b: g16, generate: { peer: peerGen, soo: sooGen, speedup: genSpeedup }, targets, sooNotes: [...(sooM?.notes ?? []), ...(sooG?.notes ?? [])] };
+  return {
+    meta,
+    build,
+    conformance: conf,
+    mistral7b: mistral,
+    sooDtype: sooM?.dtype ?? null,
+    gemma2_27b: g16,
+    generate: { peer: peerGen, soo: sooGen, speedup: genSpeedup },
+    targets,
+    sooNotes: [...(sooM?.notes ?? []), ...(sooG?.notes ?? [])],
+  };
 }
 
 export function markdown(r) {
   const m = r.meta;
   const lines = [];
-  lines.push(`## CUDA backend vs PyTorch + PEFT on ${m.card ?? 'the GPU machine'} (${m.date ?? 'date unknown'})`);
+  lines.push(
+    `## CUDA backend vs PyTorch + PEFT on ${m.card ?? 'the GPU machine'} (${m.date ?? 'date unknown'})`,
+  );
   lines.push('');
-  lines.push(`Command: \`${m.command ?? 'packages/backend-cuda/scripts/gpu-check.sh'}\` at commit ${m.commit ?? '?'}; driver ${m.driver ?? '?'}, nvcc ${r.build?.nvccVersion ?? '?'}, torch ${r.mistral7b[0]?.peer?.torch ?? '?'}, transformers ${r.mistral7b[0]?.peer?.transformers ?? '?'}. Checkpoints: random-init bf16, written once by the peer (\`--save\`); LoRA r 8, alpha 32 on q_proj,v_proj from the peer's \`adapter_init\`; hook model.layers.19.self_attn.o_proj; AdamW lr 1e-4; median of 20 steps after 5 warm-up. soo computes in ${r.sooDtype === 'bfloat16' ? 'bf16 GEMMs with fp32 accumulation (weights and activations held in fp32 in this version)' : (r.sooDtype ?? '—')}.`);
+  lines.push(
+    `Command: \`${m.command ?? 'packages/backend-cuda/scripts/gpu-check.sh'}\` at commit ${m.commit ?? '?'}; driver ${m.driver ?? '?'}, nvcc ${r.build?.nvccVersion ?? '?'}, torch ${r.mistral7b[0]?.peer?.torch ?? '?'}, transformers ${r.mistral7b[0]?.peer?.transformers ?? '?'}. Checkpoints: random-init bf16, written once by the peer (\`--save\`); LoRA r 8, alpha 32 on q_proj,v_proj from the peer's \`adapter_init\`; hook model.layers.19.self_attn.o_proj; AdamW lr 1e-4; median of 20 steps after 5 warm-up. soo computes in ${r.sooDtype === 'bfloat16' ? 'bf16 GEMMs with fp32 accumulation (weights and activations held in fp32 in this version)' : (r.sooDtype ?? '—')}.`,
+  );
   lines.push('');
   if (m.phases) {
     lines.push('| phase | status | seconds |');
@@ -130,7 +150,9 @@ export function markdown(r) {
     for (const p of m.phases) lines.push(`| ${p.name} | ${p.status} | ${fmt(p.seconds, 0)} |`);
     lines.push('');
   }
-  lines.push(`Build: ${r.build ? `${r.build.ok ? 'ok' : 'FAILED'}; libsoo_cuda.so in ${fmt(r.build.seconds, 1)} s for sm_${(r.build.archs ?? []).join(', sm_')} + PTX` : 'not measured'}.`);
+  lines.push(
+    `Build: ${r.build ? `${r.build.ok ? 'ok' : 'FAILED'}; libsoo_cuda.so in ${fmt(r.build.seconds, 1)} s for sm_${(r.build.archs ?? []).join(', sm_')} + PTX` : 'not measured'}.`,
+  );
   for (const dt of ['float32', 'bfloat16']) {
     const c = r.conformance[dt];
     lines.push(
@@ -139,7 +161,9 @@ export function markdown(r) {
     if (c?.failures?.length) for (const f of c.failures.slice(0, 10)) lines.push(`  - ${f}`);
   }
   lines.push('');
-  lines.push('| shape | torch+PEFT ms | soo ms | speed-up (target) | torch GiB | soo GiB | memory ratio (≤ 0.7) | first loss torch | first loss soo | rel. diff (≤ 3.1e-2) |');
+  lines.push(
+    '| shape | torch+PEFT ms | soo ms | speed-up (target) | torch GiB | soo GiB | memory ratio (≤ 0.7) | first loss torch | first loss soo | rel. diff (≤ 3.1e-2) |',
+  );
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const targetFor = { '8x64': 3, '32x128': 1.5, '16x128': null };
   for (const c of [...r.mistral7b, r.gemma2_27b]) {

@@ -165,7 +165,9 @@ export async function main(argv = process.argv.slice(2)) {
   const model = await loadModel(backend, a.model, { dtype: a.dtype });
   result.loadSeconds = +((performance.now() - tl) / 1000).toFixed(2);
   result.memoryAfterLoadGiB = gib(model.inner.memory?.().currentBytes ?? 0);
-  console.log(JSON.stringify({ loaded: a.model, seconds: result.loadSeconds, gib: result.memoryAfterLoadGiB }));
+  console.log(
+    JSON.stringify({ loaded: a.model, seconds: result.loadSeconds, gib: result.memoryAfterLoadGiB }),
+  );
   save();
   const saved = readJson(path.join(a.model, 'soo_bench_inputs.json'));
   const adapterDir = path.join(a.model, 'adapter_init');
