@@ -1,8 +1,8 @@
 /**
- * @soo/backend-cuda: the CUDA engine for soo (bf16, cuBLAS) is being built on top of the `Backend`
- * interface of @soo/core. This release ships the part every later one needs first: finding out what the
- * machine offers (driver, GPUs, toolkit, cuBLAS) and saying exactly what is missing, instead of failing
- * deep inside a native load.
+ * @soo/backend-cuda: soo's native engines on the `Backend` interface of @soo/core: `native-cpu` (the
+ * engine on OpenBLAS) and `cuda` (the same engine on a CUDA device, libsoo_cuda.so, loaded only where a GPU
+ * is), plus finding out what the machine offers (driver, GPUs, toolkit, cuBLAS) and saying exactly what is
+ * missing, instead of failing deep inside a native load.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
