@@ -161,6 +161,10 @@ export async function main(argv = process.argv.slice(2)) {
   };
   const backend = await makeBackend(a.backend);
   result.backendName = backend.name;
+  if (a.backend === 'cuda') {
+    const avail = (await import('../../dist/index.js')).cudaAvailability();
+    result.device = avail.available ? avail.device : null;
+  }
   const tl = performance.now();
   const model = await loadModel(backend, a.model, { dtype: a.dtype });
   result.loadSeconds = +((performance.now() - tl) / 1000).toFixed(2);

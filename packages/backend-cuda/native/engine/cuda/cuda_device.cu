@@ -167,6 +167,13 @@ class CudaDevice final : public Device {
         return;
       }
     }
+    if (!simple_gemm_ && !warned_fallback_) {
+      warned_fallback_ = true;
+      std::fprintf(stderr,
+                   "soo cuda: cuBLASLt offered no algorithm for a %s GEMM (m %d, n %d, k %d, ta %d, tb %d): the tiled "
+                   "fp32 fallback runs it (slow); later fallbacks are not reported\n",
+                   mode_ == 1 ? "bf16 (CUBLAS_COMPUTE_32F_FAST_16BF)" : "fp32", m, n, k, ta, tb);
+    }
     k_gemm_simple(stream_, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
@@ -354,6 +361,7 @@ class CudaDevice final : public Device {
   double* scratch_ = nullptr;
   size_t scratch_count_ = 0;
   bool simple_gemm_ = false;
+  bool warned_fallback_ = false;
   std::map<PlanKey, Plan> plans_;
 };
 
