@@ -3,6 +3,8 @@
 
 #include <new>
 
+#include "errors.h"
+
 namespace soo {
 
 void* Device::alloc(size_t bytes) {
@@ -18,6 +20,10 @@ void Device::release(void* ptr, size_t bytes) {
   if (!ptr) return;
   raw_release(ptr);
   current_ -= bytes;
+}
+
+void Device::gemm_bf16w(bool, bool, int, int, int, float, const float*, int, const uint16_t*, int, float, float*, int) {
+  throw EngineError("this device does not hold weights in bf16");
 }
 
 }  // namespace soo

@@ -51,6 +51,13 @@ class Device {
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                     const float* b, int ldb, float beta, float* c, int ldc) = 0;
 
+  // ---- frozen weights held in bf16 (the CUDA device in bf16 mode; the CPU device only when asked, for tests) ----
+  /** Whether frozen linear weights are stored as bf16 bits (half the memory) and multiplied by gemm_bf16w. */
+  virtual bool bf16_weights() const { return false; }
+  /** As gemm with B a bf16 weight (uint16 bits, device memory); A is rounded to bf16, accumulation in fp32. */
+  virtual void gemm_bf16w(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+                          const uint16_t* b, int ldb, float beta, float* c, int ldc);
+
   // ---- element-wise ----
   /** y += alpha * x */
   virtual void axpy(float* y, const float* x, float alpha, size_t n) = 0;
@@ -133,7 +140,8 @@ class Device {
   size_t peak_ = 0;
 };
 
-/** A CPU device (OpenBLAS + the shared thread pool) with its own byte counters. */
-std::unique_ptr<Device> make_cpu_device();
+/** A CPU device (OpenBLAS + the shared thread pool) with its own byte counters. bf16_weights: hold frozen
+ *  linear weights in bf16 as the CUDA device's bf16 mode does (the test programs check that path here). */
+std::unique_ptr<Device> make_cpu_device(bool bf16_weights = false);
 
 }  // namespace soo

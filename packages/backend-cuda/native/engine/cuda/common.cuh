@@ -77,6 +77,10 @@ void k_gated_act_backward(cudaStream_t st, float* dgate, float* dup, const float
 void k_softcap_forward(cudaStream_t st, float* x, float cap, size_t n);
 void k_softcap_backward(cudaStream_t st, float* dx, const float* y, float cap, size_t n);
 void k_dropout_mask(cudaStream_t st, float* m, size_t n, float p, uint64_t seed);
+/** dst[r * cols + c] = bf16(src[r * ld + c]): pack a strided fp32 matrix as bf16 bits (round to nearest even). */
+void k_pack_bf16(cudaStream_t st, uint16_t* dst, const float* src, int rows, int cols, int64_t ld);
+/** dst[i] = float(src[i]) for bf16 bits. */
+void k_widen_bf16(cudaStream_t st, float* dst, const uint16_t* src, size_t n);
 void k_adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, size_t n, const math::AdamWScalars& s);
 void k_gemm_simple(cudaStream_t st, bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
                    const float* b, int ldb, float beta, float* c, int ldc);

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../tensor.h"
 #include "common.cuh"
 #include "cublaslt.h"
 #include "cuda_abi.h"
@@ -116,7 +117,7 @@ struct Plan {
   bool usable = false;
 };
 
-using PlanKey = std::tuple<bool, bool, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t>;
+using PlanKey = std::tuple<bool, bool, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t, bool>;
 
 class CudaDevice final : public Device {
  public:
@@ -129,6 +130,8 @@ class CudaDevice final : public Device {
   }
   ~CudaDevice() override {
     cudaStreamSynchronize(stream_);
+    a16_.reset();
+    w32_.reset();
     for (auto& [key, plan] : plans_) destroy(plan);
     if (scratch_) cudaFree(scratch_);
     if (workspace_) cudaFree(workspace_);
@@ -159,7 +162,7 @@ class CudaDevice final : public Device {
       return;
     }
     if (!simple_gemm_) {
-      Plan& p = plan(ta, tb, m, n, k, lda, ldb, ldc, a, b, c);
+      Plan& p = plan(ta, tb, m, n, k, lda, ldb, ldc, a, b, c, false);
       if (p.usable) {
         lt_check(lt_->matmul(handle_, p.desc, &alpha, b, p.x, a, p.y, &beta, c, p.c, c, p.c, &p.algo, workspace_,
                              p.workspace, stream_),
@@ -175,6 +178,44 @@ class CudaDevice final : public Device {
                    mode_ == 1 ? "bf16 (CUBLAS_COMPUTE_32F_FAST_16BF)" : "fp32", m, n, k, ta, tb);
     }
     k_gemm_simple(stream_, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  bool bf16_weights() const override { return mode_ == 1; }
+
+  /**
+   * C = alpha op(A) op(W) + beta C with W bf16 bits: op(A) is packed into bf16 (rounded to nearest even, as
+   * CUBLAS_COMPUTE_32F_FAST_16BF would round it), then one cuBLASLt bf16 x bf16 -> fp32 product.
+   */
+  void gemm_bf16w(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const uint16_t* b,
+                  int ldb, float beta, float* c, int ldc) override {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+      k_scale_in_place(stream_, c, m, n, ldc, beta);
+      return;
+    }
+    const size_t a_count = static_cast<size_t>(m) * k;
+    if (a16_.size() < a_count) a16_ = Buffer<uint16_t>(*this, a_count);
+    // Packed op(A)'s buffer: !ta -> [m, k] (ld k); ta -> [k, m] (ld m).
+    if (ta)
+      k_pack_bf16(stream_, a16_.data(), a, k, m, lda);
+    else
+      k_pack_bf16(stream_, a16_.data(), a, m, k, lda);
+    const int lda16 = ta ? m : k;
+    if (!simple_gemm_) {
+      Plan& p = plan(ta, tb, m, n, k, lda16, ldb, ldc, a16_.data(), b, c, true);
+      if (p.usable) {
+        lt_check(lt_->matmul(handle_, p.desc, &alpha, b, p.x, a16_.data(), p.y, &beta, c, p.c, c, p.c, &p.algo,
+                             workspace_, p.workspace, stream_),
+                 "cublasLtMatmul (bf16)");
+        return;
+      }
+    }
+    // Fallback: widen W (and the packed, already rounded A) to fp32 and use the tiled kernel.
+    const size_t w_count = tb ? static_cast<size_t>(n - 1) * ldb + k : static_cast<size_t>(k - 1) * ldb + n;
+    if (w32_.size() < w_count + a_count) w32_ = Tensor(*this, w_count + a_count);
+    k_widen_bf16(stream_, w32_.data(), b, w_count);
+    k_widen_bf16(stream_, w32_.data() + w_count, a16_.data(), a_count);
+    k_gemm_simple(stream_, ta, tb, m, n, k, alpha, w32_.data() + w_count, lda16, w32_.data(), ldb, beta, c, ldc);
   }
 
   void axpy(float* y, const float* x, float alpha, size_t n) override { k_axpy(stream_, y, x, alpha, n); }
@@ -316,22 +357,25 @@ class CudaDevice final : public Device {
     p = Plan{};
   }
 
-  Plan& plan(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc, const float* a, const float* b,
-             const float* c) {
+  /** bf16: A and B are bf16 bits (C stays fp32, computed in CUBLAS_COMPUTE_32F). */
+  Plan& plan(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc, const void* a, const void* b,
+             const float* c, bool bf16) {
     const uint32_t al_a = alignment_of(a), al_b = alignment_of(b), al_c = alignment_of(c);
-    const PlanKey key{ta, tb, m, n, k, lda, ldb, ldc, al_a, al_b, al_c};
+    const PlanKey key{ta, tb, m, n, k, lda, ldb, ldc, al_a, al_b, al_c, bf16};
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
     Plan& p = plans_[key];
-    const cublasComputeType_t compute = mode_ == 1 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+    const cublasComputeType_t compute =
+        bf16 ? CUBLAS_COMPUTE_32F : mode_ == 1 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+    const cudaDataType_t in_type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
     lt_check(lt_->desc_create(&p.desc, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
     // Column-major: D[n, m] = opX(B) opY(A) with X = B's buffer, Y = A's buffer.
     const int32_t op_x = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_y = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     lt_check(lt_->desc_set(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_x, sizeof(op_x)), "set TRANSA");
     lt_check(lt_->desc_set(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_y, sizeof(op_y)), "set TRANSB");
     // X: !tb -> n x k (ld ldb); tb -> k x n. Y: !ta -> k x m (ld lda); ta -> m x k. C: n x m (ld ldc).
-    lt_check(lt_->layout_create(&p.x, CUDA_R_32F, tb ? k : n, tb ? n : k, ldb), "layout B");
-    lt_check(lt_->layout_create(&p.y, CUDA_R_32F, ta ? m : k, ta ? k : m, lda), "layout A");
+    lt_check(lt_->layout_create(&p.x, in_type, tb ? k : n, tb ? n : k, ldb), "layout B");
+    lt_check(lt_->layout_create(&p.y, in_type, ta ? m : k, ta ? k : m, lda), "layout A");
     lt_check(lt_->layout_create(&p.c, CUDA_R_32F, n, m, ldc), "layout C");
     cublasLtMatmulPreference_t pref = nullptr;
     lt_check(lt_->pref_create(&pref), "cublasLtMatmulPreferenceCreate");
@@ -362,6 +406,9 @@ class CudaDevice final : public Device {
   size_t scratch_count_ = 0;
   bool simple_gemm_ = false;
   bool warned_fallback_ = false;
+  Buffer<uint16_t> a16_;  // gemm_bf16w's packed A
+  Tensor w32_;            // gemm_bf16w's fallback
+
   std::map<PlanKey, Plan> plans_;
 };
 

@@ -130,6 +130,12 @@ __global__ void softcap_backward_kernel(float* dx, const float* y, float cap, si
 __global__ void dropout_kernel(float* m, size_t n, float p, float keep_scale, uint64_t seed) {
   GRID_STRIDE(i, n) m[i] = math::dropout_value(seed, i, p, keep_scale);
 }
+__global__ void pack_bf16_kernel(uint16_t* dst, const float* src, int rows, int cols, int64_t ld) {
+  GRID_STRIDE(i, static_cast<size_t>(rows) * cols) dst[i] = math::bf16_bits(src[(i / cols) * ld + i % cols]);
+}
+__global__ void widen_bf16_kernel(float* dst, const uint16_t* src, size_t n) {
+  GRID_STRIDE(i, n) dst[i] = math::bf16_to_float(src[i]);
+}
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, size_t n, math::AdamWScalars s) {
   GRID_STRIDE(i, n) {
     float pi = p[i], mi = m[i], vi = v[i];
@@ -243,6 +249,16 @@ void k_dropout_mask(cudaStream_t st, float* m, size_t n, float p, uint64_t seed)
   if (!n) return;
   dropout_kernel<<<blocks_for(n), kThreads, 0, st>>>(m, n, p, 1.0f / (1.0f - p), seed);
   check_launch("dropout_mask");
+}
+void k_pack_bf16(cudaStream_t st, uint16_t* dst, const float* src, int rows, int cols, int64_t ld) {
+  if (!rows || !cols) return;
+  pack_bf16_kernel<<<blocks_for(static_cast<size_t>(rows) * cols), kThreads, 0, st>>>(dst, src, rows, cols, ld);
+  check_launch("pack_bf16");
+}
+void k_widen_bf16(cudaStream_t st, float* dst, const uint16_t* src, size_t n) {
+  if (!n) return;
+  widen_bf16_kernel<<<blocks_for(n), kThreads, 0, st>>>(dst, src, n);
+  check_launch("widen_bf16");
 }
 void k_adamw(cudaStream_t st, float* p, const float* g, float* m, float* v, size_t n, const math::AdamWScalars& s) {
   if (!n) return;
