@@ -10,12 +10,12 @@
 # the check imports (vitest, which @soo/core/testing imports, node-gyp, node-addon-api, @soo/core's
 # dependencies, with everything they need) and the @soo/* workspace links; the built dist/ folders of
 # @soo/core and @soo/backend-cuda; a prebuilt soo_native.node (used only if the addon does not build
-# there); and COMMIT (this checkout's commit and status). `.carry/` must be in .git/info/exclude.
+# there); and COMMIT (this checkout's commit and status).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$repo"
-grep -qxF '/.carry/' .git/info/exclude 2>/dev/null || grep -qxF '.carry/' .git/info/exclude 2>/dev/null ||
-  echo '/.carry/' >> "$(git rev-parse --git-path info/exclude)"
+# .carry/ must stay out of git (the repository's .gitignore has it; else add it to info/exclude once).
+git check-ignore -q .carry || echo '/.carry/' >> "$(git rev-parse --git-path info/exclude)"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/kit/bin" "$stage/kit/include" "$stage/kit/openblas/include" "$stage/kit/openblas/lib" "$stage/kit/prebuilt"

@@ -5,9 +5,9 @@
  * loaded, so this file loads everywhere and the factory says exactly what is missing where it cannot run:
  * no addon, no libsoo_cuda.so (no nvcc at build time), no NVIDIA driver, no GPU, or no cuBLASLt.
  *
- * Compute dtypes: bfloat16 (default: GEMM inputs rounded to bf16 on the tensor cores, fp32 accumulation;
- * LoRA weights, gradients and AdamW state in fp32) and float32 (fp32 GEMMs, for conformance at fp32
- * tolerances). Activations and frozen weights are held in fp32 in this version (see README).
+ * Compute dtypes: bfloat16 (default: frozen linear weights stored in bf16, GEMM inputs rounded to bf16,
+ * fp32 accumulation; LoRA weights, gradients and AdamW state in fp32) and float32 (fp32 GEMMs, for
+ * conformance at fp32 tolerances). Activations, embeddings and lm_head are fp32 in this version (README).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';

@@ -141,7 +141,7 @@ export function markdown(r) {
   );
   lines.push('');
   lines.push(
-    `Command: \`${m.command ?? 'packages/backend-cuda/scripts/gpu-check.sh'}\` at commit ${m.commit ?? '?'}; driver ${m.driver ?? '?'}, nvcc ${r.build?.nvccVersion ?? '?'}, torch ${r.mistral7b[0]?.peer?.torch ?? '?'}, transformers ${r.mistral7b[0]?.peer?.transformers ?? '?'}. Checkpoints: random-init bf16, written once by the peer (\`--save\`); LoRA r 8, alpha 32 on q_proj,v_proj from the peer's \`adapter_init\`; hook model.layers.19.self_attn.o_proj; AdamW lr 1e-4; median of 20 steps after 5 warm-up. soo computes in ${r.sooDtype === 'bfloat16' ? 'bf16 GEMMs with fp32 accumulation (weights and activations held in fp32 in this version)' : (r.sooDtype ?? '—')}.`,
+    `Command: \`${m.command ?? 'packages/backend-cuda/scripts/gpu-check.sh'}\` at commit ${m.commit ?? '?'}; driver ${m.driver ?? '?'}, nvcc ${r.build?.nvccVersion ?? '?'}, torch ${r.mistral7b[0]?.peer?.torch ?? '?'}, transformers ${r.mistral7b[0]?.peer?.transformers ?? '?'}. Checkpoints: random-init bf16, written once by the peer (\`--save\`); LoRA r 8, alpha 32 on q_proj,v_proj from the peer's \`adapter_init\`; hook model.layers.19.self_attn.o_proj; AdamW lr 1e-4; median of 20 steps after 5 warm-up. soo computes in ${r.sooDtype === 'bfloat16' ? 'bf16 (frozen linear weights stored in bf16, bf16 GEMM inputs, fp32 accumulation; activations, embeddings and LoRA/AdamW state in fp32)' : (r.sooDtype ?? '—')}.`,
   );
   lines.push('');
   if (m.phases) {
