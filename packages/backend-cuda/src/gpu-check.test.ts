@@ -83,6 +83,11 @@ describe('gpu-check tooling', () => {
     if (nm.status === 0)
       for (const sym of ['soo_cuda_abi_version', 'soo_cuda_probe', 'soo_cuda_create_device'])
         expect(nm.stdout).toContain(sym);
+    // It must need nothing from the addon (dlopen'ed with RTLD_LOCAL): no undefined soo:: symbol.
+    const undef = spawnSync('nm', ['-D', '-C', '--undefined-only', defaultCudaLibraryPath], {
+      encoding: 'utf8',
+    });
+    if (undef.status === 0) expect(undef.stdout).not.toMatch(/soo::/);
   });
 
   it('parses the bench and conformance arguments', async () => {

@@ -620,6 +620,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     engine_.reset();
+    device_.reset();  // a CUDA device's stream, cuBLASLt handle and workspace go now (KV caches keep their own)
     return info.Env().Undefined();
   }
 

@@ -9,6 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+
+#include "errors.h"
 
 namespace soo {
 
@@ -35,8 +38,21 @@ class Device {
   virtual ~Device() = default;
 
   // ---- memory (byte counts feed memory()) ----
-  void* alloc(size_t bytes);
-  void release(void* ptr, size_t bytes);
+  // Inline, like everything in this class: libsoo_cuda.so derives from Device and must need no symbol of
+  // the addon that loads it.
+  void* alloc(size_t bytes) {
+    if (bytes == 0) return nullptr;
+    void* p = raw_alloc(bytes);
+    if (!p) throw std::bad_alloc();
+    current_ += bytes;
+    if (current_ > peak_) peak_ = current_;
+    return p;
+  }
+  void release(void* ptr, size_t bytes) {
+    if (!ptr) return;
+    raw_release(ptr);
+    current_ -= bytes;
+  }
   size_t current_bytes() const { return current_; }
   size_t peak_bytes() const { return peak_; }
   void reset_peak() { peak_ = current_; }
@@ -54,9 +70,13 @@ class Device {
   // ---- frozen weights held in bf16 (the CUDA device in bf16 mode; the CPU device only when asked, for tests) ----
   /** Whether frozen linear weights are stored as bf16 bits (half the memory) and multiplied by gemm_bf16w. */
   virtual bool bf16_weights() const { return false; }
-  /** As gemm with B a bf16 weight (uint16 bits, device memory); A is rounded to bf16, accumulation in fp32. */
-  virtual void gemm_bf16w(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-                          const uint16_t* b, int ldb, float beta, float* c, int ldc);
+  /** As gemm with B a bf16 weight (uint16 bits, device memory); A is rounded to bf16, accumulation in fp32.
+   *  Defined inline (as every virtual here): Device has no key function, so libsoo_cuda.so, which derives
+   *  from it, needs no symbol of the addon (its vtable and typeinfo are emitted where used). */
+  virtual void gemm_bf16w(bool, bool, int, int, int, float, const float*, int, const uint16_t*, int, float, float*,
+                          int) {
+    throw EngineError("this device does not hold weights in bf16");
+  }
 
   // ---- element-wise ----
   /** y += alpha * x */
