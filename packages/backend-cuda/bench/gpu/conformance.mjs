@@ -12,6 +12,7 @@ import {
   BFLOAT16_TOLERANCES,
   FLOAT32_TOLERANCES,
   checkBackendConformance,
+  conformanceFixtures,
   formatConformanceFailures,
 } from '@soo/core/testing';
 
@@ -38,28 +39,48 @@ export async function main(argv = process.argv.slice(2)) {
   const pkg = await import('../../dist/index.js');
   const make = () => (a.backend === 'cuda' ? pkg.createCudaBackend() : pkg.createNativeCpuBackend());
   const tolerances = a.dtype === 'bfloat16' ? BFLOAT16_TOLERANCES : FLOAT32_TOLERANCES;
-  const report = await checkBackendConformance(make, {
+  const labels = a.fixtures ?? conformanceFixtures().map(([label]) => label);
+  // One fixture at a time, the summary rewritten after each: a run stopped by its time box keeps what it did.
+  const summary = {
+    backend: a.backend,
     dtype: a.dtype,
     tolerances,
-    ...(a.fixtures ? { fixtures: a.fixtures } : {}),
-  });
-  const summary = {
-    backend: report.backend,
-    dtype: report.dtype,
-    tolerances,
-    passed: report.passed,
-    failed: report.failed.length,
-    skipped: report.results.filter((r) => r.status === 'skipped').length,
-    total: report.results.length,
-    seconds: +(report.ms / 1000).toFixed(1),
-    failures: report.failed.map((r) => `${r.fixture} (${r.configFile}) ${r.check}: ${r.message ?? ''}`),
-    results: report.results,
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+    total: 0,
+    seconds: 0,
+    fixtures: { done: [], pending: [...labels] },
+    failures: [],
+    results: [],
   };
-  if (a.out) writeFileSync(a.out, JSON.stringify(summary, null, 1) + '\n');
+  const save = () => {
+    if (a.out) writeFileSync(a.out, JSON.stringify(summary, null, 1) + '\n');
+  };
+  save();
+  for (const label of labels) {
+    const report = await checkBackendConformance(make, { dtype: a.dtype, tolerances, fixtures: [label] });
+    summary.backend = report.backend;
+    summary.results.push(...report.results);
+    summary.passed += report.passed;
+    summary.failed += report.failed.length;
+    summary.skipped += report.results.filter((r) => r.status === 'skipped').length;
+    summary.total += report.results.length;
+    summary.seconds = +(summary.seconds + report.ms / 1000).toFixed(1);
+    summary.failures.push(
+      ...report.failed.map((r) => `${r.fixture} (${r.configFile}) ${r.check}: ${r.message ?? ''}`),
+    );
+    summary.fixtures.done.push(label);
+    summary.fixtures.pending = summary.fixtures.pending.filter((l) => l !== label);
+    save();
+    console.log(
+      `conformance ${summary.backend} ${a.dtype} ${label}: ${report.passed} passed, ${report.failed.length} failed (${(report.ms / 1000).toFixed(1)} s)`,
+    );
+    if (report.failed.length) console.log(formatConformanceFailures(report));
+  }
   console.log(
     `conformance ${summary.backend} ${summary.dtype}: ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped (${summary.seconds} s)`,
   );
-  if (report.failed.length) console.log(formatConformanceFailures(report));
   return summary;
 }
 
