@@ -1,7 +1,9 @@
-// The device API: the few memory operations and kernels the model orchestration (model.cpp) needs.
-// Every float pointer a kernel takes is device memory; host arrays cross only through upload/download.
-// The CPU device (cpu/cpu_device.cpp) implements it with OpenBLAS and threaded loops; a CUDA device
-// implements the same table with cuBLAS and CUDA kernels, and the orchestration stays as it is.
+// The device API: the few memory operations and kernels the model orchestration (engine.cpp, forward.cpp,
+// backward.cpp, ...) needs. Every float pointer a kernel takes is device memory; host arrays cross only
+// through upload/download. The CPU device (cpu/cpu_device.cpp) implements it with OpenBLAS and threaded
+// loops; the CUDA device (cuda/cuda_device.cu, in libsoo_cuda.so, reached through cuda_loader.cpp)
+// implements the same table with cuBLASLt and CUDA kernels, and the orchestration stays as it is. Per-element
+// formulas both share live in kernel_math.h.
 //
 // Layout conventions: matrices are row-major; activations are [N, width] with N = rows * tokens; a
 // linear layer's weight is HF's [out, in].
