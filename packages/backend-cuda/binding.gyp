@@ -9,10 +9,10 @@
 #             -march=native unless SOO_NATIVE_MARCH=native (a build folder can travel to another CPU).
 #             OpenBLAS chooses its own kernels at run time either way.
 #
-# CUDA (later): the CUDA path will be a separate shared library, libsoo_cuda.so, compiled by nvcc from
-# native/cuda/**/*.cu in its own step of scripts/build-native.mjs (nvcc is not a gyp toolchain), then
-# dlopen()ed by the engine at run time, so this addon still builds and loads on machines without CUDA.
-# Nothing in this file needs to change for that beyond, at most, a define.
+# CUDA: the CUDA device is a separate shared library, libsoo_cuda.so, compiled by nvcc from
+# native/engine/cuda/*.cu in its own step (scripts/build-cuda.mjs, run by build-native.mjs; nvcc is not a
+# gyp toolchain) and dlopen()ed by native/engine/cuda_loader.cpp at run time (hence -ldl), so this addon
+# builds and loads on machines without CUDA.
 {
   'targets': [
     {
@@ -28,7 +28,7 @@
       ],
       'cflags_cc!': ['-fno-rtti', '-std=gnu++17'],
       'cflags_cc': ['-std=c++17', '-Wall', '-Wextra', '-Wno-unused-parameter', '<!@(node scripts/native-env.mjs cpuflags)'],
-      'libraries': ['<!@(node scripts/native-env.mjs ldflags)'],
+      'libraries': ['<!@(node scripts/native-env.mjs ldflags)', '-ldl'],
       'configurations': {
         'Release': { 'cflags_cc': ['-O3'] },
         'Debug': { 'defines': ['SOO_NATIVE_DEBUG'] },

@@ -12,11 +12,15 @@
 // - SOO_NATIVE_PRETEND_MISSING=openblas|toolchain: act as if that part were missing (to see the message;
 //   no apt-get).
 // A compile error is a real failure (exit 1), not a skip.
+//
+// Then, in its own step, libsoo_cuda.so (the CUDA device) with nvcc: scripts/build-cuda.mjs (one line and
+// nothing else where nvcc is absent).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildCuda } from './build-cuda.mjs';
 import { findOpenBlas, nativeSources, packageDir, simdChoice } from './native-env.mjs';
 
 const env = process.env;
@@ -223,3 +227,6 @@ writeFileSync(
 console.log(
   `${PREFIX} built ${path.relative(packageDir, addonFile)} (${nativeSources().length} sources, simd ${simd.simd}, OpenBLAS ${blas?.libDir ?? '?'})`,
 );
+
+// The CUDA device library, in its own step (nvcc; skipped with one line where there is none).
+await buildCuda({ releaseDir });

@@ -1,13 +1,14 @@
 /**
- * @soo/backend-cuda: the CUDA engine for soo (bf16, cuBLAS) is being built on top of the `Backend`
- * interface of @soo/core. This release ships the part every later one needs first: finding out what the
- * machine offers (driver, GPUs, toolkit, cuBLAS) and saying exactly what is missing, instead of failing
- * deep inside a native load.
+ * @soo/backend-cuda: soo's native engines on the `Backend` interface of @soo/core: `native-cpu` (the
+ * engine on OpenBLAS) and `cuda` (the same engine on a CUDA device, libsoo_cuda.so, loaded only where a GPU
+ * is), plus finding out what the machine offers (driver, GPUs, toolkit, cuBLAS) and saying exactly what is
+ * missing, instead of failing deep inside a native load.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { BackendError, registerBackend } from '@soo/core';
+import { createCudaBackend } from './cuda-backend.js';
 import { createNativeCpuBackend } from './native-backend.js';
 
 export interface GpuInfo {
@@ -146,6 +147,12 @@ export type {
  * loads here and falls back otherwise (its factory throws BACKEND_UNAVAILABLE with the reason).
  */
 registerBackend('native-cpu', () => createNativeCpuBackend(), 30);
+/**
+ * `cuda` above native-cpu: picked where libsoo_cuda.so, an NVIDIA driver, a GPU and cuBLASLt are all
+ * present; elsewhere its factory throws BACKEND_UNAVAILABLE naming the missing part and getBackend()
+ * falls back.
+ */
+registerBackend('cuda', () => createCudaBackend(), 40);
 
 export {
   NATIVE_CPU_CAPABILITIES,
@@ -153,3 +160,14 @@ export {
   NativeCpuModel,
   createNativeCpuBackend,
 } from './native-backend.js';
+export {
+  CUDA_CAPABILITIES,
+  createCudaBackend,
+  cudaAvailability,
+  cudaUnavailableError,
+  defaultCudaLibraryPath,
+  type CudaAvailability,
+  type CudaLoadOptions,
+} from './cuda-backend.js';
+export type { CudaProbeResult } from './native-engine.js';
+export type { EngineTarget } from './native-backend.js';

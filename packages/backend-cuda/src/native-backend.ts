@@ -36,6 +36,7 @@ import {
 import {
   hasEngine,
   type EngineBatch,
+  type EngineConfig,
   type EngineHook,
   type EngineIntervention,
   type EngineNamedTensor,
@@ -110,7 +111,6 @@ class NativeKvCacheImpl implements KvCache {
 }
 
 export class NativeCpuModel implements BackendModel {
-  readonly dtype: ComputeDtype = 'float32';
   private engine: NativeEngineInstance | null;
   /** The buffer dtype the RoPE frequencies are rounded to (checkpointDtypeBuffers). */
   private readonly bufferDtype: WeightDtype;
@@ -122,6 +122,7 @@ export class NativeCpuModel implements BackendModel {
     readonly backend: string,
     engine: NativeEngineInstance,
     bufferDtype: WeightDtype,
+    readonly dtype: ComputeDtype = 'float32',
   ) {
     this.engine = engine;
     this.bufferDtype = bufferDtype;
@@ -352,25 +353,48 @@ function engineConfig(cfg: DecoderConfig, bufferDtype: WeightDtype, trainableAll
   };
 }
 
+/** Where a backend built on the engine runs it: the CPU device (default) or the CUDA device. */
+export interface EngineTarget {
+  name: string;
+  capabilities: BackendCapabilities;
+  /** Extra engine config per compute dtype (device, CUDA library, GEMM mode). */
+  device?: (dtype: ComputeDtype) => Pick<EngineConfig, 'device' | 'cudaLibrary' | 'cudaMode'>;
+}
+
+const CPU_TARGET: EngineTarget = { name: 'native-cpu', capabilities: NATIVE_CPU_CAPABILITIES };
+
 export class NativeCpuBackend implements Backend {
   readonly specificationVersion = 'v2' as const;
-  readonly name = 'native-cpu';
-  readonly capabilities = NATIVE_CPU_CAPABILITIES;
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
 
-  constructor(private readonly addon: NativeEngineAddon) {}
+  constructor(
+    private readonly addon: NativeEngineAddon,
+    private readonly target: EngineTarget = CPU_TARGET,
+  ) {
+    this.name = target.name;
+    this.capabilities = target.capabilities;
+  }
 
   async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<NativeCpuModel> {
-    if (options.dtype !== undefined && options.dtype !== 'float32')
+    const dtypes = this.capabilities.dtypes;
+    const dtype: ComputeDtype = options.dtype ?? (dtypes[0] as ComputeDtype);
+    if (!dtypes.includes(dtype))
       throw new BackendError(
         'BACKEND_CAPABILITY',
-        `backend "${this.name}" computes in float32 only; got dtype "${options.dtype}"`,
+        dtypes.length === 1
+          ? `backend "${this.name}" computes in ${dtypes[0]} only; got dtype "${dtype}"`
+          : `backend "${this.name}" computes in ${dtypes.join(' or ')}; got dtype "${dtype}"`,
         { field: 'dtype' },
       );
     const cfg = source.config;
     const bufferDtype: WeightDtype = options.checkpointDtypeBuffers ? cfg.dtype : 'float32';
     let engine: NativeEngineInstance;
     try {
-      engine = new this.addon.NativeEngine(engineConfig(cfg, bufferDtype, options.trainable === 'all'));
+      engine = new this.addon.NativeEngine({
+        ...engineConfig(cfg, bufferDtype, options.trainable === 'all'),
+        ...(this.target.device?.(dtype) ?? {}),
+      });
     } catch (e) {
       throw toSooError(e, 'loadModel');
     }
@@ -396,7 +420,7 @@ export class NativeCpuBackend implements Backend {
       engine.dispose();
       throw toSooError(e, 'loadModel');
     }
-    return new NativeCpuModel(cfg, this.name, engine, bufferDtype);
+    return new NativeCpuModel(cfg, this.name, engine, bufferDtype, dtype);
   }
 }
 

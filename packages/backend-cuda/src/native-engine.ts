@@ -31,6 +31,27 @@ export interface EngineConfig {
   invFreq: Float32Array;
   ropeAttentionScaling: number;
   trainableAll: boolean;
+  /** Where the engine runs: 'cpu' (default) or 'cuda' (libsoo_cuda.so at cudaLibrary). */
+  device?: 'cpu' | 'cuda';
+  cudaLibrary?: string;
+  /** cuda: 0 fp32 GEMMs, 1 bf16 GEMMs with fp32 accumulation. */
+  cudaMode?: 0 | 1;
+}
+
+/** What `cudaProbe(libraryPath)` reports (the GPU the cuda device would use, or why there is none). */
+export interface CudaProbeResult {
+  ok: boolean;
+  reason: string;
+  device: {
+    index: number;
+    count: number;
+    name: string;
+    computeCapability: string;
+    totalBytes: number;
+    driverVersion: number;
+    runtimeVersion: number;
+    cublasLt: string;
+  } | null;
 }
 
 export interface EngineBatch {
@@ -126,6 +147,8 @@ export interface NativeEngineInstance {
 
 export interface NativeEngineAddon extends NativeAddon {
   NativeEngine: new (config: EngineConfig) => NativeEngineInstance;
+  /** Load libsoo_cuda.so and ask whether a CUDA device can be made here (absent in addons built before it). */
+  cudaProbe?: (libraryPath: string) => CudaProbeResult;
 }
 
 /** Whether a loaded addon carries the engine classes (an addon built before them does not). */

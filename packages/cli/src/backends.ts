@@ -4,7 +4,8 @@ let loaded: Promise<void> | null = null;
 
 /**
  * Import the backend packages this CLI ships with; each registers itself with @soo/core on import:
- * `native-cpu` (priority 30, when its addon is built here), `tfjs-wasm` (20), `tfjs-cpu` (10).
+ * `cuda` (priority 40, where libsoo_cuda.so, a GPU and its driver are), `native-cpu` (30, when its addon is
+ * built here), `tfjs-wasm` (20), `tfjs-cpu` (10).
  */
 async function loadBackendPackages(): Promise<void> {
   loaded ??= Promise.all([import('@soo/backend-cuda'), import('@soo/backend-tfjs')]).then(() => undefined);
@@ -23,4 +24,4 @@ export async function backendNames(): Promise<string[]> {
 }
 
 export const BACKEND_HELP =
-  'backend to compute with: native-cpu | tfjs-wasm | tfjs-cpu (default: the fastest available here)';
+  'backend to compute with: cuda | native-cpu | tfjs-wasm | tfjs-cpu (default: the fastest available here)';

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cuda_loader.h"
 #include "engine/engine.h"
 #include "engine/errors.h"
 
@@ -276,7 +277,17 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       cfg.inv_freq.assign(inv, inv + cfg.head_dim / 2);
       cfg.rope_attention_scaling = static_cast<float>(number_field(c, "ropeAttentionScaling", w));
       const bool all = bool_field(c, "trainableAll", w);
-      device_ = soo::make_cpu_device();
+      // device: "cpu" (default) or "cuda" (libsoo_cuda.so at cudaLibrary; cudaMode 0 fp32, 1 bf16 GEMMs).
+      const std::string device = c.Has("device") ? string_field(c, "device", w) : std::string("cpu");
+      if (device == "cuda") {
+        const std::string lib = string_field(c, "cudaLibrary", w);
+        const int mode = c.Has("cudaMode") ? int_field(c, "cudaMode", w, 0, 1) : 0;
+        device_ = soo::make_cuda_device(lib, mode);
+      } else if (device == "cpu") {
+        device_ = soo::make_cpu_device();
+      } else {
+        throw soo::EngineError("config.device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
+      }
       engine_ = std::make_unique<soo::Engine>(*device_, std::move(cfg), all);
     });
   }
@@ -609,6 +620,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     engine_.reset();
+    device_.reset();  // a CUDA device's stream, cuBLASLt handle and workspace go now (KV caches keep their own)
     return info.Env().Undefined();
   }
 
@@ -618,7 +630,33 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
 
 }  // namespace
 
+/** cudaProbe(libraryPath): { ok, reason, device: { name, computeCapability, totalBytes, ... } | null }. */
+Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) type_error(env, "cudaProbe(libraryPath): the path must be a string");
+  const soo::CudaProbe p = soo::probe_cuda(info[0].As<Napi::String>().Utf8Value());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", p.ok);
+  o.Set("reason", p.reason);
+  if (p.ok) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", p.info.device);
+    d.Set("count", p.info.device_count);
+    d.Set("name", std::string(p.info.name));
+    d.Set("computeCapability", std::to_string(p.info.cc_major) + "." + std::to_string(p.info.cc_minor));
+    d.Set("totalBytes", static_cast<double>(p.info.total_bytes));
+    d.Set("driverVersion", p.info.driver_version);
+    d.Set("runtimeVersion", p.info.runtime_version);
+    d.Set("cublasLt", std::string(p.info.cublaslt));
+    o.Set("device", d);
+  } else {
+    o.Set("device", env.Null());
+  }
+  return o;
+}
+
 Napi::Object InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe, "cudaProbe"));
   exports.Set("NativeEngine", NativeEngine::Define(env));
   Napi::Function cache = NativeKvCache::Define(env);
   {

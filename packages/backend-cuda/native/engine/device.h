@@ -1,7 +1,9 @@
-// The device API: the few memory operations and kernels the model orchestration (model.cpp) needs.
-// Every float pointer a kernel takes is device memory; host arrays cross only through upload/download.
-// The CPU device (cpu/cpu_device.cpp) implements it with OpenBLAS and threaded loops; a CUDA device
-// implements the same table with cuBLAS and CUDA kernels, and the orchestration stays as it is.
+// The device API: the few memory operations and kernels the model orchestration (engine.cpp, forward.cpp,
+// backward.cpp, ...) needs. Every float pointer a kernel takes is device memory; host arrays cross only
+// through upload/download. The CPU device (cpu/cpu_device.cpp) implements it with OpenBLAS and threaded
+// loops; the CUDA device (cuda/cuda_device.cu, in libsoo_cuda.so, reached through cuda_loader.cpp)
+// implements the same table with cuBLASLt and CUDA kernels, and the orchestration stays as it is. Per-element
+// formulas both share live in kernel_math.h.
 //
 // Layout conventions: matrices are row-major; activations are [N, width] with N = rows * tokens; a
 // linear layer's weight is HF's [out, in].
@@ -9,6 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+
+#include "errors.h"
 
 namespace soo {
 
@@ -35,8 +40,21 @@ class Device {
   virtual ~Device() = default;
 
   // ---- memory (byte counts feed memory()) ----
-  void* alloc(size_t bytes);
-  void release(void* ptr, size_t bytes);
+  // Inline, like everything in this class: libsoo_cuda.so derives from Device and must need no symbol of
+  // the addon that loads it.
+  void* alloc(size_t bytes) {
+    if (bytes == 0) return nullptr;
+    void* p = raw_alloc(bytes);
+    if (!p) throw std::bad_alloc();
+    current_ += bytes;
+    if (current_ > peak_) peak_ = current_;
+    return p;
+  }
+  void release(void* ptr, size_t bytes) {
+    if (!ptr) return;
+    raw_release(ptr);
+    current_ -= bytes;
+  }
   size_t current_bytes() const { return current_; }
   size_t peak_bytes() const { return peak_; }
   void reset_peak() { peak_ = current_; }
@@ -50,6 +68,17 @@ class Device {
   /** C = alpha * op(A) op(B) + beta * C, row-major; op(X) = X^T when the flag is set. */
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                     const float* b, int ldb, float beta, float* c, int ldc) = 0;
+
+  // ---- frozen weights held in bf16 (the CUDA device in bf16 mode; the CPU device only when asked, for tests) ----
+  /** Whether frozen linear weights are stored as bf16 bits (half the memory) and multiplied by gemm_bf16w. */
+  virtual bool bf16_weights() const { return false; }
+  /** As gemm with B a bf16 weight (uint16 bits, device memory); A is rounded to bf16, accumulation in fp32.
+   *  Defined inline (as every virtual here): Device has no key function, so libsoo_cuda.so, which derives
+   *  from it, needs no symbol of the addon (its vtable and typeinfo are emitted where used). */
+  virtual void gemm_bf16w(bool, bool, int, int, int, float, const float*, int, const uint16_t*, int, float, float*,
+                          int) {
+    throw EngineError("this device does not hold weights in bf16");
+  }
 
   // ---- element-wise ----
   /** y += alpha * x */
@@ -133,7 +162,8 @@ class Device {
   size_t peak_ = 0;
 };
 
-/** A CPU device (OpenBLAS + the shared thread pool) with its own byte counters. */
-std::unique_ptr<Device> make_cpu_device();
+/** A CPU device (OpenBLAS + the shared thread pool) with its own byte counters. bf16_weights: hold frozen
+ *  linear weights in bf16 as the CUDA device's bf16 mode does (the test programs check that path here). */
+std::unique_ptr<Device> make_cpu_device(bool bf16_weights = false);
 
 }  // namespace soo

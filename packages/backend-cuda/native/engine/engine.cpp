@@ -1,5 +1,6 @@
 // Engine construction and loading: the parameter list in HF naming, validation of config and batches.
 #include "engine.h"
+#include "kernel_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -31,11 +32,15 @@ void ModelConfig::validate() const {
   if (!(rms_eps > 0)) throw EngineError("config: rmsNormEps must be > 0");
 }
 
-Parameter* Engine::add_base(const std::string& name, std::vector<int64_t> shape) {
+Parameter* Engine::add_base(const std::string& name, std::vector<int64_t> shape, bool bf16) {
   auto p = std::make_unique<Parameter>();
   p->name = name;
   p->shape = std::move(shape);
-  p->value = Tensor(dev_, shape_size(p->shape));
+  p->bf16 = bf16;
+  if (bf16)
+    p->value_bf16 = Buffer<uint16_t>(dev_, shape_size(p->shape));
+  else
+    p->value = Tensor(dev_, shape_size(p->shape));
   p->trainable = trainable_all_;
   Parameter* raw = p.get();
   base_by_name_[name] = raw;
@@ -49,7 +54,8 @@ Linear Engine::make_linear(const std::string& path, int in, int out, bool bias, 
   lin.in = in;
   lin.out = out;
   lin.index = index;
-  lin.weight = add_base(path + ".weight", {out, in});
+  // A frozen linear weight on a device that holds them in bf16: bf16 bits, half the memory.
+  lin.weight = add_base(path + ".weight", {out, in}, !trainable_all_ && dev_.bf16_weights());
   if (bias) lin.bias = add_base(path + ".bias", {out});
   return lin;
 }
@@ -96,7 +102,13 @@ void Engine::set_weight(const std::string& name, const float* data, size_t count
   if (count != p->size())
     throw EngineError("weight \"" + name + "\" has " + std::to_string(count) + " values, expected " +
                       std::to_string(p->size()));
-  p->value.upload(data);
+  if (p->bf16) {
+    std::vector<uint16_t> bits(count);
+    for (size_t i = 0; i < count; i++) bits[i] = math::bf16_bits(data[i]);
+    p->value_bf16.upload(bits.data());
+  } else {
+    p->value.upload(data);
+  }
   p->loaded = true;
 }
 

@@ -145,7 +145,7 @@ class Engine {
     KvCache* cache = nullptr;
   };
 
-  Parameter* add_base(const std::string& name, std::vector<int64_t> shape);
+  Parameter* add_base(const std::string& name, std::vector<int64_t> shape, bool bf16 = false);
   Linear make_linear(const std::string& path, int in, int out, bool bias, int index);
   std::vector<Parameter*> trainable() const;
   std::vector<Linear*> linears();

@@ -13,7 +13,11 @@ uint64_t dropout_module_seed(uint64_t call_seed, int module_index) {
 
 void linear_forward(Device& dev, Linear& lin, int n, bool adapter, float dropout, uint64_t dropout_seed,
                     const float* x, float* y, LinearActs& acts) {
-  dev.gemm(false, true, n, lin.out, lin.in, 1.0f, x, lin.in, lin.weight->value.data(), lin.in, 0.0f, y, lin.out);
+  if (lin.weight->bf16)
+    dev.gemm_bf16w(false, true, n, lin.out, lin.in, 1.0f, x, lin.in, lin.weight->value_bf16.data(), lin.in, 0.0f, y,
+                   lin.out);
+  else
+    dev.gemm(false, true, n, lin.out, lin.in, 1.0f, x, lin.in, lin.weight->value.data(), lin.in, 0.0f, y, lin.out);
   if (lin.bias) dev.add_row_vector(y, lin.bias->value.data(), n, lin.out);
   if (!lin.has_lora() || !adapter) return;
   const int r = lin.lora.rank;
@@ -35,7 +39,11 @@ void linear_forward(Device& dev, Linear& lin, int n, bool adapter, float dropout
 
 void linear_backward(Device& dev, Linear& lin, int n, bool adapter, float dropout, const float* x,
                      const LinearActs& acts, const float* dy, float* dx, Tensor& scratch_r, Tensor& scratch_in) {
-  if (dx) dev.gemm(false, false, n, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value.data(), lin.in, 1.0f, dx, lin.in);
+  if (dx && lin.weight->bf16)
+    dev.gemm_bf16w(false, false, n, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value_bf16.data(), lin.in, 1.0f, dx,
+                   lin.in);
+  else if (dx)
+    dev.gemm(false, false, n, lin.in, lin.out, 1.0f, dy, lin.out, lin.weight->value.data(), lin.in, 1.0f, dx, lin.in);
   if (lin.weight->trainable)
     dev.gemm(true, false, lin.out, lin.in, n, 1.0f, dy, lin.out, x, lin.in, 1.0f,
              lin.weight->grad_for_accumulation(dev), lin.in);

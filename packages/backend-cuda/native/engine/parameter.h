@@ -13,6 +13,9 @@ struct Parameter {
   std::string name;
   std::vector<int64_t> shape;
   Tensor value;
+  /** A frozen weight held as bf16 bits instead of `value` (Device::bf16_weights): value stays empty. */
+  Buffer<uint16_t> value_bf16;
+  bool bf16 = false;
   bool trainable = false;
   /** Its values arrived (loading checks that every weight did). */
   bool loaded = false;
@@ -23,7 +26,7 @@ struct Parameter {
   Tensor exp_avg, exp_avg_sq;
   int64_t step = 0;
 
-  size_t size() const { return value.size(); }
+  size_t size() const { return bf16 ? value_bf16.size() : value.size(); }
 
   /** The gradient buffer to accumulate into; zeroed when this is the first contribution since zero_grad. */
   float* grad_for_accumulation(Device& dev) {

@@ -351,7 +351,51 @@ void check_errors(Ledger& L) {
 
 }  // namespace
 
+/**
+ * Frozen linear weights held in bf16 (the CUDA device's bf16 mode, here on the CPU device that emulates its
+ * GEMM): the same model as in fp32 within bf16 tolerances, with the weights in half the bytes.
+ */
+void check_bf16_weights(Ledger& L) {
+  Batch b;
+  BackwardOptions plain;
+  for (const Arch& arch : {llama(), gemma2()}) {
+    auto dev32 = make_cpu_device(false);
+    auto dev16 = make_cpu_device(true);
+    auto e32 = random_engine(*dev32, arch.cfg, false, 12);
+    auto e16 = random_engine(*dev16, arch.cfg, false, 12);
+    L.expect(arch.name + ", bf16 weights: frozen linear weights take half the bytes",
+             dev16->current_bytes() < dev32->current_bytes() &&
+                 dev16->current_bytes() > dev32->current_bytes() / 3);
+    attach_lora(*e32, kAllLinear, 13);
+    attach_lora(*e16, kAllLinear, 13);
+    ForwardRequest r;
+    r.batch = b.view();
+    const ForwardResult f32 = e32->forward(r), f16 = e16->forward(r);
+    const double logit_err = rel_error(f16.logits, f32.logits);
+    L.expect_below(arch.name + ", bf16 weights: logits within 8 bf16 roundoffs of fp32", logit_err, 8.0 / 256);
+    L.expect(arch.name + ", bf16 weights: the bf16 path ran (logits differ from fp32)", logit_err > 1e-6);
+    const std::vector<Objective> objectives{lm(b), soo(1, HookModule::OProj, &b)};
+    e32->zero_grad();
+    e16->zero_grad();
+    const BackwardResult b32 = e32->backward(b.view(), objectives, plain);
+    const BackwardResult b16 = e16->backward(b.view(), objectives, plain);
+    L.expect_below(arch.name + ", bf16 weights: loss", std::fabs(b16.loss - b32.loss) / std::fabs(b32.loss), 8.0 / 256);
+    std::vector<float> g32, g16;
+    for (auto& g : e32->get_gradients()) g32.insert(g32.end(), g.data.begin(), g.data.end());
+    for (auto& g : e16->get_gradients()) g16.insert(g16.end(), g.data.begin(), g.data.end());
+    L.expect_below(arch.name + ", bf16 weights: LoRA gradients within 16 bf16 roundoffs", rel_error(g16, g32),
+                   16.0 / 256);
+  }
+  // Full-parameter training keeps every weight in fp32 even on a bf16-weight device.
+  auto dev16 = make_cpu_device(true);
+  auto dev32 = make_cpu_device(false);
+  auto all16 = random_engine(*dev16, llama().cfg, true, 14);
+  auto all32 = random_engine(*dev32, llama().cfg, true, 14);
+  L.expect("bf16 weights: full-parameter training keeps fp32 weights", dev16->current_bytes() == dev32->current_bytes());
+}
+
 void run_model_checks(Ledger& L) {
+  check_bf16_weights(L);
   check_gradients(L);
   check_kv_cache(L);
   check_errors(L);

@@ -20,7 +20,7 @@ if [[ -z "${OPENBLAS_CFLAGS:-}" ]]; then
 else
   blas_cflags="$OPENBLAS_CFLAGS"
 fi
-blas_libs="${OPENBLAS_LIBS:-$(node "$env_script" ldflags 2>/dev/null || echo -lopenblas)}"
+blas_libs="${OPENBLAS_LIBS:-$(node "$env_script" ldflags 2>/dev/null || echo -lopenblas)} -ldl"
 flags=(-std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread)
 if [[ "$mode" == asan ]]; then
   flags+=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined)
@@ -63,11 +63,11 @@ fixture="${2:-}"
 if [[ "$mode" != check && -z "$fixture" ]]; then fixture="$(fixtures_dir)/hf-tiny/llama"; fi
 case "$mode" in
   check)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/parallel_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/math_checks.cpp" "$here/parallel_checks.cpp"
     "$out/gradcheck"
     ;;
   asan)
-    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/parallel_checks.cpp"
+    build gradcheck "$here/gradcheck_main.cpp" "$here/layer_checks.cpp" "$here/model_checks.cpp" "$here/math_checks.cpp" "$here/parallel_checks.cpp"
     build soak "$here/soak_main.cpp"
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1"
     "$out/gradcheck"

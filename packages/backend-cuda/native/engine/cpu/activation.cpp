@@ -3,72 +3,32 @@
 //   gelu_tanh(x)         = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
 //                 gelu_tanh'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 //   gelu(x)              = x/2 (1 + erf(x / sqrt 2));     gelu'(x) = (1 + erf)/2 + x phi(x)
-// Backward: dgate = dout * up * act'(gate), dup = dout * act(gate).
+// Backward: dgate = dout * up * act'(gate), dup = dout * act(gate). The formulas: ../kernel_math.h (shared
+// with the CUDA kernels).
 #include <cmath>
 
+#include "../kernel_math.h"
 #include "kernels.h"
 #include "parallel.h"
 
 namespace soo::cpu {
-namespace {
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
-constexpr float kInvSqrt2Pi = 0.3989422804014327f;
-
-inline float act(float x, Activation a) {
-  switch (a) {
-    case Activation::Silu:
-      return x / (1.0f + std::exp(-x));
-    case Activation::GeluTanh:
-      return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-    case Activation::GeluErf:
-      return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
-  }
-  return 0;
-}
-
-inline float act_grad(float x, Activation a) {
-  switch (a) {
-    case Activation::Silu: {
-      float s = 1.0f / (1.0f + std::exp(-x));
-      return s * (1.0f + x * (1.0f - s));
-    }
-    case Activation::GeluTanh: {
-      float t = std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x));
-      return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
-    }
-    case Activation::GeluErf:
-      return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
-  }
-  return 0;
-}
-
-}  // namespace
+static_assert(static_cast<int>(Activation::Silu) == math::kSilu && static_cast<int>(Activation::GeluTanh) == math::kGeluTanh &&
+                  static_cast<int>(Activation::GeluErf) == math::kGeluErf,
+              "kernel_math.h activation codes follow device.h");
 
 void gated_act_forward(float* out, const float* gate, const float* up, size_t n, Activation a) {
+  const int code = static_cast<int>(a);
   parallel_for(n, 4096, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; i++) out[i] = act(gate[i], a) * up[i];
+    for (size_t i = b; i < e; i++) out[i] = math::act(gate[i], code) * up[i];
   });
 }
 
 void gated_act_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n,
                         Activation a) {
-  if (a == Activation::Silu) {  // one exp per element: s = sigmoid(x) gives both silu and its derivative
-    parallel_for(n, 4096, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; i++) {
-        const float x = gate[i], s = 1.0f / (1.0f + std::exp(-x));
-        dgate[i] = dout[i] * up[i] * (s * (1.0f + x * (1.0f - s)));
-        dup[i] = dout[i] * (x * s);
-      }
-    });
-    return;
-  }
+  const int code = static_cast<int>(a);
   parallel_for(n, 4096, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; i++) {
-      dgate[i] = dout[i] * up[i] * act_grad(gate[i], a);
-      dup[i] = dout[i] * act(gate[i], a);
-    }
+    for (size_t i = b; i < e; i++) math::gated_act_grad(dout[i], gate[i], up[i], code, dgate[i], dup[i]);
   });
 }
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../kernel_math.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -21,10 +22,7 @@ namespace soo::cpu {
 namespace {
 
 bool visible(const AttentionShape& s, const uint8_t* key_mask_row, int query, int key) {
-  const int q_abs = s.past + query;
-  if (key > q_abs) return false;
-  if (s.window > 0 && key <= q_abs - s.window) return false;
-  return key_mask_row == nullptr || key_mask_row[key] != 0;
+  return math::attention_visible(s.past, s.window, query, key, key_mask_row == nullptr || key_mask_row[key] != 0);
 }
 
 }  // namespace
@@ -48,7 +46,7 @@ void attention_forward(float* ctx, float* probs, float* capped, const float* q, 
         for (int t = 0; t < T; t++) {
           float* row = P + static_cast<size_t>(t) * S;
           if (s.softcap > 0) {
-            for (int j = 0; j < S; j++) row[j] = s.softcap * std::tanh(row[j] / s.softcap);
+            for (int j = 0; j < S; j++) row[j] = math::softcap(row[j], s.softcap);
             if (C) std::copy(row, row + S, C + static_cast<size_t>(t) * S);
           }
           float mx = -std::numeric_limits<float>::infinity();
@@ -108,8 +106,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* scratch, const f
           if (s.softcap > 0) {
             const float* c = capped + off + static_cast<size_t>(t) * S;
             for (int j = 0; j < S; j++) {
-              float u = c[j] / s.softcap;
-              d[j] *= 1.0f - u * u;
+              d[j] *= math::softcap_grad_from_output(c[j], s.softcap);
             }
           }
         }

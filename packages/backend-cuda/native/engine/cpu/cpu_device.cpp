@@ -2,7 +2,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <vector>
+
 #include "../device.h"
+#include "../kernel_math.h"
 #include "kernels.h"
 
 namespace soo {
@@ -10,6 +13,8 @@ namespace {
 
 class CpuDevice final : public Device {
  public:
+  explicit CpuDevice(bool bf16_weights) : bf16_weights_(bf16_weights) {}
+
   void upload(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
   void download(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
@@ -19,6 +24,22 @@ class CpuDevice final : public Device {
             float beta, float* c, int ldc) override {
     cpu::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
+  bool bf16_weights() const override { return bf16_weights_; }
+  /** The CUDA device's bf16 GEMM on the CPU (for the test programs): A rounded to bf16, B widened, fp32 sums. */
+  void gemm_bf16w(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const uint16_t* b,
+                  int ldb, float beta, float* c, int ldc) override {
+    if (m == 0 || n == 0 || k == 0) {
+      cpu::gemm(ta, tb, m, n, k, alpha, a, lda, nullptr, ldb, beta, c, ldc);
+      return;
+    }
+    const size_t a_count = ta ? static_cast<size_t>(k - 1) * lda + m : static_cast<size_t>(m - 1) * lda + k;
+    const size_t b_count = tb ? static_cast<size_t>(n - 1) * ldb + k : static_cast<size_t>(k - 1) * ldb + n;
+    std::vector<float> a16(a_count), b32(b_count);
+    for (size_t i = 0; i < a_count; i++) a16[i] = math::round_bf16(a[i]);
+    for (size_t i = 0; i < b_count; i++) b32[i] = math::bf16_to_float(b[i]);
+    cpu::gemm(ta, tb, m, n, k, alpha, a16.data(), lda, b32.data(), ldb, beta, c, ldc);
+  }
+
   void axpy(float* y, const float* x, float alpha, size_t n) override { cpu::axpy(y, x, alpha, n); }
   void scale(float* y, float alpha, size_t n) override { cpu::scale(y, alpha, n); }
   void multiply(float* y, const float* x, const float* m, size_t n) override { cpu::multiply(y, x, m, n); }
@@ -97,10 +118,13 @@ class CpuDevice final : public Device {
     return std::aligned_alloc(64, (bytes + 63) / 64 * 64);
   }
   void raw_release(void* ptr) override { std::free(ptr); }
+
+ private:
+  bool bf16_weights_;
 };
 
 }  // namespace
 
-std::unique_ptr<Device> make_cpu_device() { return std::make_unique<CpuDevice>(); }
+std::unique_ptr<Device> make_cpu_device(bool bf16_weights) { return std::make_unique<CpuDevice>(bf16_weights); }
 
 }  // namespace soo

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../kernel_math.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -19,11 +20,10 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int 
       float* yi = y + i * width;
       float ss = 0;
       for (int j = 0; j < width; j++) ss += xi[j] * xi[j];
-      float r = 1.0f / std::sqrt(ss / width + eps);
+      float r = math::rms_rstd(ss, width, eps);
       if (rstd) rstd[i] = r;
       for (int j = 0; j < width; j++) {
-        float wj = one_plus_w ? 1.0f + w[j] : w[j];
-        yi[j] = wj * (xi[j] * r);
+        yi[j] = math::rms_out(xi[j], r, w[j], one_plus_w);
       }
     }
   });
@@ -38,11 +38,10 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
       float* dxi = dx + i * width;
       float r = rstd[i];
       float dot = 0;
-      for (int j = 0; j < width; j++) dot += gi[j] * (one_plus_w ? 1.0f + w[j] : w[j]) * xi[j];
+      for (int j = 0; j < width; j++) dot += gi[j] * math::rms_weight(w[j], one_plus_w) * xi[j];
       float c = dot * r * r * r / width;
       for (int j = 0; j < width; j++) {
-        float wj = one_plus_w ? 1.0f + w[j] : w[j];
-        dxi[j] += r * gi[j] * wj - xi[j] * c;
+        dxi[j] += math::rms_dx(gi[j], xi[j], r, w[j], one_plus_w, c);
       }
     }
   });

@@ -4,6 +4,7 @@
 // The transpose (backward) rotates by the opposite angle:
 //   dx_i     = dy_i c_i + dy_{i+h} s_i
 //   dx_{i+h} = dy_{i+h} c_i - dy_i s_i
+#include "../kernel_math.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -19,9 +20,7 @@ void rope_forward(float* y, const float* x, const float* cos, const float* sin, 
         const float* xh = x + (t * heads + h) * head_dim;
         float* yh = y + (t * heads + h) * head_dim;
         for (int i = 0; i < half; i++) {
-          float a = xh[i], bb = xh[i + half];
-          yh[i] = a * c[i] - bb * s[i];
-          yh[i + half] = bb * c[i] + a * s[i];
+          math::rope_pair(xh[i], xh[i + half], c[i], s[i], yh[i], yh[i + half]);
         }
       }
     }
@@ -39,8 +38,10 @@ void rope_backward(float* dx, const float* dy, const float* cos, const float* si
         const float* g = dy + (t * heads + h) * head_dim;
         float* d = dx + (t * heads + h) * head_dim;
         for (int i = 0; i < half; i++) {
-          d[i] += g[i] * c[i] + g[i + half] * s[i];
-          d[i + half] += g[i + half] * c[i] - g[i] * s[i];
+          float da, db;
+          math::rope_pair_grad(g[i], g[i + half], c[i], s[i], da, db);
+          d[i] += da;
+          d[i + half] += db;
         }
       }
     }
