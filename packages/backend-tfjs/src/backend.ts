@@ -99,6 +99,8 @@ class TfjsKvCache implements KvCache {
   constructor(
     readonly state: DecoderCache,
     private readonly owner: TfjsModel,
+    /** Whether the cached pass ran with the adapter; decoding continues the same way. */
+    readonly adapter: boolean,
   ) {}
   get length(): number {
     return this.state.length;
@@ -379,8 +381,7 @@ export class TfjsModel implements BackendModel {
         disableLora: options.adapter === false,
       }),
     );
-    const cache = new TfjsKvCache(state, this);
-    (cache as unknown as { adapter: boolean }).adapter = options.adapter !== false;
+    const cache = new TfjsKvCache(state, this, options.adapter !== false);
     try {
       const logits = r.logits as tf.Tensor3D;
       return {
@@ -399,7 +400,7 @@ export class TfjsModel implements BackendModel {
         field: 'cache',
       });
     }
-    const adapter = (cache as unknown as { adapter: boolean }).adapter;
+    const adapter = cache.adapter;
     const rows = input.ids.length;
     const r = tidyRun(() =>
       this.decoder.run({

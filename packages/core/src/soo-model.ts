@@ -15,7 +15,7 @@ import type {
   StopPoint,
 } from './backend-spec.js';
 import { requireCapability } from './backend-registry.js';
-import { explicitBatch, rightPadBatch } from './batch.js';
+import { explicitBatch } from './batch.js';
 import type { DecoderConfig } from './config-types.js';
 import { ADAPTER_WEIGHTS_NAME, readAdapter, writeAdapter, type LoraAdapterConfig } from './adapter.js';
 import { InvalidArgumentError } from './errors.js';
@@ -248,11 +248,6 @@ export class SooModel {
         );
       }
     };
-  }
-
-  /** Right-pad helper for callers that build their own objectives. */
-  padRows(rows: readonly (readonly number[])[], padId: number): ReturnType<typeof rightPadBatch> {
-    return rightPadBatch(rows, padId, this.config.vocabSize);
   }
 
   dispose(): void {
