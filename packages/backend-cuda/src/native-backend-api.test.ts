@@ -4,28 +4,21 @@
  * hf-tiny Llama fixture; skipped (not passed) without the addon.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SooError, resolveHookPoint, type HostTensor } from '@soo/core';
+import { SooError, resolveHookPoint, type HostTensor, explicitBatch } from '@soo/core';
 import { createNativeCpuBackend, type NativeCpuModel } from './native-backend.js';
 import { nativeAvailability } from './native-loader.js';
-import {
-  fixtureAdapter,
-  fixturesRoot,
-  openFixture,
-  plainBatch,
-  relError,
-  type Fixture,
-} from './test-fixtures.js';
+import { fixtureAdapter, openFixture, type Fixture } from './test-fixtures.js';
+import { relativeError } from '@soo/core/testing';
 
 const native = nativeAvailability();
-const root = fixturesRoot();
 
-describe.skipIf(!native.available || root === null)('native-cpu contract behaviour', () => {
+describe.skipIf(!native.available)('native-cpu contract behaviour', () => {
   let fx: Fixture;
   let model: NativeCpuModel;
   const hook = (name: string) => resolveHookPoint(fx.source.config, name);
 
   beforeAll(async () => {
-    fx = await openFixture(root as string, 'hf-tiny/llama');
+    fx = await openFixture('hf-tiny/llama');
     model = await createNativeCpuBackend().loadModel(fx.source);
   });
   afterAll(async () => {
@@ -49,7 +42,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
   });
 
   it('interventions: scale, zero, add, patch and callback rewrite the hooked output', async () => {
-    const batch = plainBatch([fx.reference.input_ids]);
+    const batch = explicitBatch({ ids: [fx.reference.input_ids] });
     const mlp = hook('model.layers.1.mlp');
     const block = hook('model.layers.3');
     const plain = await model.forward(batch, { logits: 'all', capture: [mlp, block] });
@@ -61,7 +54,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
       interventions: [{ hook: mlp, kind: 'scale', factor: 0.5 }],
     });
     expect(
-      relError(
+      relativeError(
         scaled.captures.get(mlp.name)?.data ?? [],
         base.data.map((x) => x * 0.5),
       ),
@@ -81,16 +74,16 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
       interventions: [{ hook: mlp, kind: 'add', vector }],
     });
     const want = base.data.map((x, i) => x + (vector[i % mlp.width] as number));
-    expect(relError(added.captures.get(mlp.name)?.data ?? [], want)).toBeLessThan(1e-7);
+    expect(relativeError(added.captures.get(mlp.name)?.data ?? [], want)).toBeLessThan(1e-7);
 
     // Patching the last block's output with another pass's makes the logits that pass's.
-    const other = plainBatch([fx.reference.soo.other_ids]);
+    const other = explicitBatch({ ids: [fx.reference.soo.other_ids] });
     const donor = await model.forward(other, { logits: 'all', capture: [block] });
     const patched = await model.forward(batch, {
       logits: 'all',
       interventions: [{ hook: block, kind: 'patch', tensor: donor.captures.get(block.name) as HostTensor }],
     });
-    expect(relError(patched.logits?.data ?? [], donor.logits?.data ?? [])).toBeLessThan(1e-6);
+    expect(relativeError(patched.logits?.data ?? [], donor.logits?.data ?? [])).toBeLessThan(1e-6);
 
     const seen: number[][] = [];
     const identity = await model.forward(batch, {
@@ -107,7 +100,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
       ],
     });
     expect(seen).toEqual([[1, fx.reference.input_ids.length, mlp.width]]);
-    expect(relError(identity.logits?.data ?? [], plain.logits?.data ?? [])).toBeLessThan(1e-7);
+    expect(relativeError(identity.logits?.data ?? [], plain.logits?.data ?? [])).toBeLessThan(1e-7);
     await expect(
       model.forward(batch, {
         logits: 'all',
@@ -125,7 +118,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
   });
 
   it('stops at the requested point and refuses hooks past it', async () => {
-    const batch = plainBatch([fx.reference.input_ids]);
+    const batch = explicitBatch({ ids: [fx.reference.input_ids] });
     const o = hook('model.layers.1.self_attn.o_proj');
     const full = await model.forward(batch, { logits: 'all', capture: [o] });
     const early = await model.forward(batch, {
@@ -145,7 +138,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
   });
 
   it('bad input is a typed error, never a crash', async () => {
-    const batch = plainBatch([fx.reference.input_ids]);
+    const batch = explicitBatch({ ids: [fx.reference.input_ids] });
     await expect(
       model.forward({ ...batch, ids: batch.ids.map(() => 100000) }, { logits: 'all' }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -167,7 +160,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
   });
 
   it('dropout masks follow the seed; KL against the frozen model starts at zero', async () => {
-    const adapter = await fixtureAdapter(fx.dir);
+    const adapter = await fixtureAdapter(fx);
     const zeroB = new Map(
       [...adapter.tensors].map(([k, t]) => [
         k,
@@ -176,7 +169,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
     );
     await model.attachAdapter(adapter);
     const soo = fx.reference.soo;
-    const batch = plainBatch([soo.self_ids, soo.other_ids]);
+    const batch = explicitBatch({ ids: [soo.self_ids, soo.other_ids] });
     const objectives = [
       { kind: 'soo' as const, hook: hook(fx.reference.lora.hook), poolWeights: null, weight: 1 },
     ];
@@ -211,7 +204,7 @@ describe.skipIf(!native.available || root === null)('native-cpu contract behavio
     expect(names).toContain('lm_head.weight');
     expect(names).toHaveLength(fx.source.weights.names().length);
     const ids = fx.reference.input_ids;
-    const batch = plainBatch([ids]);
+    const batch = explicitBatch({ ids: [ids] });
     const T = ids.length;
     const targets = Int32Array.from({ length: T }, (_, t) => ids[t + 1] ?? 0);
     const weights = Float32Array.from({ length: T }, (_, t) => (t + 1 < T ? 1 / (T - 1) : 0));

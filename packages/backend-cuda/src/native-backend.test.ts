@@ -4,24 +4,16 @@
  * five AdamW steps, greedy decoding through the KV cache. Skipped (not passed) without the addon.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveHookPoint, type TokenBatch } from '@soo/core';
+import { resolveHookPoint, type TokenBatch, explicitBatch } from '@soo/core';
 import { createNativeCpuBackend, type NativeCpuModel } from './native-backend.js';
 import { nativeAvailability } from './native-loader.js';
-import {
-  FIXTURES,
-  fixtureAdapter,
-  fixturesRoot,
-  openFixture,
-  plainBatch,
-  relError,
-  type Fixture,
-} from './test-fixtures.js';
+import { FIXTURES, fixtureAdapter, openFixture, type Fixture } from './test-fixtures.js';
+import { relativeError } from '@soo/core/testing';
 
 const native = nativeAvailability();
-const root = fixturesRoot();
 if (!native.available) console.warn(`native-cpu oracle tests skipped: ${native.reason}`);
 
-describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu vs HF oracle: %s', (name) => {
+describe.skipIf(!native.available).each(FIXTURES)('native-cpu vs HF oracle: %s', (name) => {
   let fx: Fixture;
   /** The base model; a bf16 checkpoint's oracle ran with bf16-rounded RoPE buffers (loaded in bf16, upcast). */
   let model: NativeCpuModel;
@@ -30,7 +22,7 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
   const ref = async (key: string): Promise<Float32Array> => fx.tensors.readFloat32(key);
 
   beforeAll(async () => {
-    fx = await openFixture(root as string, name);
+    fx = await openFixture(name);
     const backend = createNativeCpuBackend();
     model = await backend.loadModel(fx.source, {
       checkpointDtypeBuffers: fx.source.config.dtype !== 'float32',
@@ -52,21 +44,27 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
       resolveHookPoint(cfg, 'model.norm'),
       ...Array.from({ length: L }, (_, i) => resolveHookPoint(cfg, `model.layers.${i}.self_attn.o_proj`)),
     ];
-    const r = await model.forward(plainBatch([fx.reference.input_ids]), { logits: 'all', capture: hooks });
-    expect(relError(r.logits?.data ?? [], await ref('logits'))).toBeLessThan(1e-4);
+    const r = await model.forward(explicitBatch({ ids: [fx.reference.input_ids] }), {
+      logits: 'all',
+      capture: hooks,
+    });
+    expect(relativeError(r.logits?.data ?? [], await ref('logits'))).toBeLessThan(1e-4);
     const embed = r.captures.get('model.embed_tokens')?.data ?? new Float32Array();
     const scaled = embed.map((x) => x * Math.fround(cfg.embeddingMultiplier));
-    expect(relError(scaled, await ref('hidden_states.0'))).toBeLessThan(1e-4);
+    expect(relativeError(scaled, await ref('hidden_states.0'))).toBeLessThan(1e-4);
     for (let i = 1; i < L; i++)
       expect(
-        relError(r.captures.get(`model.layers.${i - 1}`)?.data ?? [], await ref(`hidden_states.${i}`)),
+        relativeError(r.captures.get(`model.layers.${i - 1}`)?.data ?? [], await ref(`hidden_states.${i}`)),
       ).toBeLessThan(1e-4);
-    expect(relError(r.captures.get('model.norm')?.data ?? [], await ref(`hidden_states.${L}`))).toBeLessThan(
-      1e-4,
-    );
+    expect(
+      relativeError(r.captures.get('model.norm')?.data ?? [], await ref(`hidden_states.${L}`)),
+    ).toBeLessThan(1e-4);
     for (let i = 0; i < L; i++)
       expect(
-        relError(r.captures.get(`model.layers.${i}.self_attn.o_proj`)?.data ?? [], await ref(`o_proj.${i}`)),
+        relativeError(
+          r.captures.get(`model.layers.${i}.self_attn.o_proj`)?.data ?? [],
+          await ref(`o_proj.${i}`),
+        ),
       ).toBeLessThan(1e-4);
   });
 
@@ -92,14 +90,14 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
       const w = want.subarray(b * rowSize, (b + 1) * rowSize);
       const g = got.subarray(b * rowSize, (b + 1) * rowSize);
       if (w.every(Number.isFinite)) {
-        expect(relError(g, w)).toBeLessThan(1e-4);
+        expect(relativeError(g, w)).toBeLessThan(1e-4);
         continue;
       }
       const mask = p.attention_mask[b] as number[];
       const real = (p.input_ids[b] as number[]).filter((_, t) => mask[t] === 1);
-      const alone = await model.forward(plainBatch([real]), { logits: 'all' });
+      const alone = await model.forward(explicitBatch({ ids: [real] }), { logits: 'all' });
       const first = mask.indexOf(1);
-      expect(relError(g.subarray(first * V), alone.logits?.data ?? [])).toBeLessThan(1e-5);
+      expect(relativeError(g.subarray(first * V), alone.logits?.data ?? [])).toBeLessThan(1e-5);
     }
     const last = await model.forward(batch, { logits: 'last' });
     expect(last.logits?.shape).toEqual([2, 1, fx.source.config.vocabSize]);
@@ -110,7 +108,7 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
     const V = fx.source.config.vocabSize;
     const argmax = (d: Float32Array): number =>
       d.reduce((best, x, i, a) => (x > (a[best] as number) ? i : best), 0);
-    const { cache, logits } = await model.prefill(plainBatch([g.prompt_ids]), { adapter: false });
+    const { cache, logits } = await model.prefill(explicitBatch({ ids: [g.prompt_ids] }), { adapter: false });
     const out = [argmax(logits.data.subarray(0, V))];
     while (out.length < g.output_ids.length) {
       const pos = g.prompt_ids.length + out.length - 1;
@@ -127,15 +125,15 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
   });
 
   it('LoRA logits, the SOO loss, its gradients and five AdamW steps', async () => {
-    const adapter = await fixtureAdapter(fx.dir);
+    const adapter = await fixtureAdapter(fx);
     const model = loraModel;
     await model.attachAdapter(adapter);
-    const lora = await model.forward(plainBatch([fx.reference.input_ids]), { logits: 'all' });
-    expect(relError(lora.logits?.data ?? [], await ref('lora.logits'))).toBeLessThan(1e-4);
+    const lora = await model.forward(explicitBatch({ ids: [fx.reference.input_ids] }), { logits: 'all' });
+    expect(relativeError(lora.logits?.data ?? [], await ref('lora.logits'))).toBeLessThan(1e-4);
 
     const soo = fx.reference.soo;
     const hook = resolveHookPoint(fx.source.config, fx.reference.lora.hook);
-    const batch = plainBatch([soo.self_ids, soo.other_ids]);
+    const batch = explicitBatch({ ids: [soo.self_ids, soo.other_ids] });
     const objectives = [{ kind: 'soo' as const, hook, poolWeights: null, weight: 1 }];
     const options = { scale: 1, dropout: 0, dropoutSeed: 0, stopAt: null };
     model.zeroGrad();
@@ -148,7 +146,7 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
       const got = grads.get(name)?.data ?? new Float32Array(want.length);
       const norm = Math.hypot(...want);
       if (norm === 0) expect(Math.hypot(...got)).toBe(0);
-      else expect(relError(got, want), name).toBeLessThan(1e-3);
+      else expect(relativeError(got, want), name).toBeLessThan(1e-3);
       expect(shape.reduce((a, b) => a * b, 1)).toBe(want.length);
     }
 
@@ -169,10 +167,10 @@ describe.skipIf(!native.available || root === null).each(FIXTURES)('native-cpu v
     }
     model.zeroGrad();
     losses.push((await model.backward(batch, objectives, options)).loss);
-    expect(relError(losses, a.losses_before_each_step_then_final)).toBeLessThan(1e-3);
+    expect(relativeError(losses, a.losses_before_each_step_then_final)).toBeLessThan(1e-3);
     const params = await model.getParameters();
     for (const [key, t] of params)
-      expect(relError(t.data, await ref(`adamw5.${key}`)), key).toBeLessThan(1e-3);
+      expect(relativeError(t.data, await ref(`adamw5.${key}`)), key).toBeLessThan(1e-3);
     const state = await model.exportOptimizerState();
     expect(state.get(`step.${[...params.keys()][0]}`)?.data[0]).toBe(a.steps);
     await model.detachAdapter();

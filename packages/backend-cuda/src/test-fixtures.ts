@@ -1,30 +1,19 @@
 /**
- * Test helpers: the HF oracle fixtures (hf-tiny, hf-tiny-extra) read through core's readers, as a
- * `ModelSource`, plus a relative-error measure. The fixture root is SOO_FIXTURES, else core's shipped
- * fixtures (packages/core/fixtures).
+ * Test helpers: one HF oracle fixture (core's shipped `fixtures/`, or SOO_FIXTURES) opened through core's
+ * readers: the model as a `ModelSource`, the oracle's reference.json and reference.safetensors, and the
+ * fixture's PEFT adapter as `attachAdapter` input.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   SafetensorsFile,
-  WeightStore,
-  loadDecoderConfig,
-  loraModules,
+  adapterTensors,
+  openModelSource,
   readAdapter,
-  type HostTensor,
-  type ModelSource,
-  type TokenBatch,
+  type AdapterTensors,
+  type OpenModelSource,
 } from '@soo/core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-export function fixturesRoot(): string | null {
-  const candidates = [process.env.SOO_FIXTURES, path.resolve(here, '../../core/fixtures')];
-  for (const c of candidates)
-    if (c && existsSync(path.join(c, 'hf-tiny', 'llama', 'reference.json'))) return c;
-  return null;
-}
+import { fixturesDir, type OracleJson } from '@soo/core/testing';
 
 /** Fixture folders relative to the root: the four architectures and the extra options. */
 export const FIXTURES = [
@@ -37,101 +26,37 @@ export const FIXTURES = [
   'hf-tiny-extra/mistral-sliding-window/mistral',
 ] as const;
 
-export interface Reference {
-  input_ids: number[];
-  padded: { input_ids: number[][]; attention_mask: number[][]; position_ids: number[][] };
-  greedy: { prompt_ids: number[]; output_ids: number[] };
-  lora: { hook: string };
-  soo: {
-    self_ids: number[];
-    other_ids: number[];
-    loss: number;
-    adamw: {
-      lr: number;
-      betas: [number, number];
-      eps: number;
-      weight_decay: number;
-      steps: number;
-      losses_before_each_step_then_final: number[];
-    };
-  };
-  num_hidden_layers: number;
-}
-
 export interface Fixture {
   dir: string;
-  source: ModelSource;
-  reference: Reference;
+  source: OpenModelSource;
+  reference: OracleJson;
   tensors: SafetensorsFile;
   close(): Promise<void>;
 }
 
-export async function openFixture(root: string, name: string): Promise<Fixture> {
-  const dir = path.join(root, name);
-  const config = await loadDecoderConfig(dir);
-  const store = await WeightStore.openDir(dir);
+export async function openFixture(name: string): Promise<Fixture> {
+  const dir = path.join(fixturesDir(), name);
+  const source = await openModelSource(dir);
   const tensors = await SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
-  const source: ModelSource = {
-    config,
-    weights: {
-      names: () => store.names(),
-      shape: (n) => (store.has(n) ? [...store.info(n).shape] : null),
-      readFloat32: (n) => store.readFloat32(n),
-      storedDtype: (n) => {
-        if (!store.has(n)) return null;
-        const d = store.info(n).dtype;
-        return d === 'BF16' ? 'bfloat16' : d === 'F16' ? 'float16' : d === 'F64' ? 'float64' : 'float32';
-      },
-    },
-  };
-  const reference = JSON.parse(readFileSync(path.join(dir, 'reference.json'), 'utf8')) as Reference;
+  const reference = JSON.parse(await fsp.readFile(path.join(dir, 'reference.json'), 'utf8')) as OracleJson;
   return {
     dir,
     source,
     reference,
     tensors,
     close: async () => {
-      await store.close();
+      await source.close();
       await tensors.close();
     },
   };
 }
 
-/** The fixture's PEFT adapter as backend-spec `attachAdapter` input. */
-export async function fixtureAdapter(
-  dir: string,
-): Promise<{ scaling: Map<string, number>; tensors: Map<string, HostTensor> }> {
-  const adapter = await readAdapter(path.join(dir, 'adapter'));
-  const scaling = new Map(loraModules(adapter).map((m) => [m.modulePath, m.scaling]));
-  const tensors = new Map<string, HostTensor>();
-  for (const [key, t] of adapter.tensors) tensors.set(key, { data: t.data, shape: t.shape });
-  return { scaling, tensors };
-}
-
-/** A batch of equal-length rows, no padding, positions 0..T-1. */
-export function plainBatch(rows: readonly (readonly number[])[]): TokenBatch {
-  const B = rows.length;
-  const T = (rows[0] as readonly number[]).length;
-  const ids = new Int32Array(B * T);
-  const positionIds = new Int32Array(B * T);
-  rows.forEach((r, b) =>
-    r.forEach((id, t) => {
-      ids[b * T + t] = id;
-      positionIds[b * T + t] = t;
-    }),
+/** The fixture's PEFT adapter as `attachAdapter` input (checked against the model by core). */
+export async function fixtureAdapter(fx: Fixture): Promise<AdapterTensors> {
+  const adapterDir = path.join(fx.dir, 'adapter');
+  return adapterTensors(
+    fx.source.config,
+    await readAdapter(adapterDir),
+    path.join(adapterDir, 'adapter_model.safetensors'),
   );
-  return { rows: B, tokens: T, ids, attentionMask: new Uint8Array(B * T).fill(1), positionIds };
-}
-
-/** ||a - b|| / ||b||. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    num += d * d;
-    den += (b[i] as number) * (b[i] as number);
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }

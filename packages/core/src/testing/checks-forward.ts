@@ -8,7 +8,8 @@ import { stopPointFor } from '../hooks.js';
 import { Rng } from '../rng.js';
 import { allFinite, check, close, fail, sameShape } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
-import { explicitRows, type FixtureContext, oneRow, padIdOf, rightPadded } from './context.js';
+import { explicitBatch, rightPadBatch } from '../batch.js';
+import { type FixtureContext, oneRow, padIdOf } from './context.js';
 import { relativeError } from './fixtures.js';
 import { oracleTensor, rms } from './references.js';
 
@@ -119,7 +120,7 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
         ctx.log,
       );
       // Two right-padded rows: 'last' is position T-1 of every row, as 'all' gives it.
-      const b = rightPadded([ids, ids.slice(0, T - 3)], padIdOf(ctx.config));
+      const b = rightPadBatch([ids, ids.slice(0, T - 3)], padIdOf(ctx.config));
       const all = logitsOf('all', await m.forward(b, { logits: 'all' })).data;
       const last = logitsOf('last', await m.forward(b, { logits: 'last' }));
       sameShape('last logits (2 rows)', last.shape, [2, 1, V]);
@@ -259,9 +260,12 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
     async run(ctx) {
       const m = await ctx.shared('base');
       const p = ctx.oracle.json.padded;
-      const r = await m.forward(explicitRows(p.input_ids, p.attention_mask, p.position_ids), {
-        logits: 'all',
-      });
+      const r = await m.forward(
+        explicitBatch({ ids: p.input_ids, attentionMask: p.attention_mask, positionIds: p.position_ids }),
+        {
+          logits: 'all',
+        },
+      );
       const V = ctx.config.vocabSize;
       const T = (p.input_ids[0] as number[]).length;
       const expected = oracleTensor(ctx.oracle, 'padded.logits');
@@ -307,7 +311,7 @@ export const FORWARD_CHECKS: readonly ConformanceCheckDef[] = [
       const m = await ctx.shared('base');
       const ids = ctx.oracle.json.input_ids;
       const rows = [ids.slice(0, ids.length - 5), ids];
-      const b = rightPadded(rows, padIdOf(ctx.config));
+      const b = rightPadBatch(rows, padIdOf(ctx.config));
       const hooks = ctx.backend.capabilities.hooks ? [ctx.hook] : [];
       const r = await m.forward(b, { logits: 'all', capture: hooks });
       const V = ctx.config.vocabSize;

@@ -9,7 +9,8 @@ import { Rng } from '../rng.js';
 import { sampleToken } from '../sampling.js';
 import { check, close, fail, identical, sameShape } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
-import { explicitRows, type FixtureContext, leftPadded, oneRow, padIdOf } from './context.js';
+import { explicitBatch, leftPadBatch } from '../batch.js';
+import { type FixtureContext, oneRow, padIdOf } from './context.js';
 import { rms } from './references.js';
 
 function argmax(a: ArrayLike<number>, from: number, n: number): number {
@@ -39,7 +40,7 @@ async function decodeAgainstForward(
   label: string,
 ): Promise<void> {
   const V = ctx.config.vocabSize;
-  const b = leftPadded(rows, padIdOf(ctx.config));
+  const b = leftPadBatch(rows, padIdOf(ctx.config));
   const g = grids(b);
   const { cache, logits } = await m.prefill(b);
   try {
@@ -65,8 +66,11 @@ async function decodeAgainstForward(
       g.ids.forEach((r, i) => r.push(tokens[i] as number));
       g.mask.forEach((r) => r.push(1));
       g.pos.forEach((r, i) => r.push(positions[i] as number));
-      const ref = (await m.forward(explicitRows(g.ids, g.mask, g.pos), { logits: 'last' }))
-        .logits as HostTensor;
+      const ref = (
+        await m.forward(explicitBatch({ ids: g.ids, attentionMask: g.mask, positionIds: g.pos }), {
+          logits: 'last',
+        })
+      ).logits as HostTensor;
       close(
         `${label} decode step ${s + 1} vs forward over the extended sequence`,
         out.data,

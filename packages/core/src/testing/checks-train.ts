@@ -24,7 +24,8 @@ import { Rng } from '../rng.js';
 import { SafetensorsFile, serializeSafetensors } from '../safetensors/index.js';
 import { check, close, closeScalar, fail, identical } from './assert.js';
 import type { ConformanceCheckDef } from './check-types.js';
-import { type FixtureContext, padIdOf, rightPadded } from './context.js';
+import { rightPadBatch } from '../batch.js';
+import { type FixtureContext, padIdOf } from './context.js';
 import { relativeError } from './fixtures.js';
 import {
   adamwReferenceStep,
@@ -42,14 +43,14 @@ type Batch = TokenBatch & { lengths: number[] };
 /** The oracle's SOO pair as one batch [self, other] (equal lengths, no padding). */
 function fullPairBatch(ctx: FixtureContext): Batch {
   const s = ctx.oracle.json.soo;
-  return rightPadded([s.self_ids, s.other_ids], padIdOf(ctx.config));
+  return rightPadBatch([s.self_ids, s.other_ids], padIdOf(ctx.config));
 }
 
 /** Two SOO pairs of different lengths, right-padded: [self0, self1, other0, other1]. */
 function pooledPairsBatch(ctx: FixtureContext): Batch {
   const s = ctx.oracle.json.soo;
   const n = s.self_ids.length - 4;
-  return rightPadded(
+  return rightPadBatch(
     [s.self_ids, s.self_ids.slice(0, n), s.other_ids, s.other_ids.slice(0, n)],
     padIdOf(ctx.config),
   );
@@ -58,7 +59,7 @@ function pooledPairsBatch(ctx: FixtureContext): Batch {
 /** Two rows of the oracle prompt, the second shorter (right-padded): for KL and next-token objectives. */
 function textBatch(ctx: FixtureContext): Batch {
   const ids = ctx.oracle.json.input_ids;
-  return rightPadded([ids, ids.slice(0, ids.length - 5)], padIdOf(ctx.config));
+  return rightPadBatch([ids, ids.slice(0, ids.length - 5)], padIdOf(ctx.config));
 }
 
 /** Pool weights over each row's real tokens: `last` 1 on the last, `mean` 1/len on each. */
@@ -385,7 +386,7 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         if (ctx.oracle.json.saved_bf16 !== true) {
           // Anchored to the oracle: KL(softmax(logits) || softmax(lora.logits)) of the prompt alone. (On bf16
           // checkpoints the oracle's base logits come from bf16 RoPE buffers, its adapter logits do not.)
-          const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+          const one = rightPadBatch([ctx.oracle.json.input_ids], padIdOf(ctx.config));
           const o1 = klObjective(one) as Objective & { kind: 'kl' };
           const r1 = await lossAndGrads(m, one, [o1]);
           const k = klReference(
@@ -418,7 +419,7 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
         const ref = await lmReferenceOf(ctx, m, b, o);
         closeLoss(ctx, 'lm vs float64 cross-entropy from logits', loss, ref.value, ref.kappa);
         // Anchored to the oracle: the prompt alone against cross-entropy of the oracle's lora.logits.
-        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const one = rightPadBatch([ctx.oracle.json.input_ids], padIdOf(ctx.config));
         const o1 = lmObjective(one) as Objective & { kind: 'lm' };
         const r1 = await lossAndGrads(m, one, [o1]);
         const ce = crossEntropyReference(
@@ -735,7 +736,7 @@ export const TRAIN_CHECKS: readonly ConformanceCheckDef[] = [
           JSON.stringify(names) === JSON.stringify(weights),
           `parameters() with trainable 'all': ${names.length} names, the checkpoint has ${weights.length} tensors`,
         );
-        const one = rightPadded([ctx.oracle.json.input_ids], padIdOf(ctx.config));
+        const one = rightPadBatch([ctx.oracle.json.input_ids], padIdOf(ctx.config));
         const o1 = lmObjective(one) as Objective & { kind: 'lm' };
         const r1 = await lossAndGrads(m, one, [o1]);
         const ce = crossEntropyReference(

@@ -164,60 +164,6 @@ export function oneRow(ids: readonly number[]): TokenBatch {
   };
 }
 
-/** Rows right-padded with `padId` (training layout): mask 0 on pads, positions 0..T-1. */
-export function rightPadded(
-  rows: readonly (readonly number[])[],
-  padId: number,
-): TokenBatch & { lengths: number[] } {
-  const T = Math.max(...rows.map((r) => r.length));
-  const R = rows.length;
-  const ids = new Int32Array(R * T).fill(padId);
-  const attentionMask = new Uint8Array(R * T);
-  const positionIds = new Int32Array(R * T);
-  rows.forEach((row, r) => {
-    for (let t = 0; t < T; t++) positionIds[r * T + t] = t;
-    row.forEach((id, t) => {
-      ids[r * T + t] = id;
-      attentionMask[r * T + t] = 1;
-    });
-  });
-  return { rows: R, tokens: T, ids, attentionMask, positionIds, lengths: rows.map((r) => r.length) };
-}
-
-/** Rows left-padded with `padId` (generation layout): positions count real tokens from 0 (pads at 0). */
-export function leftPadded(
-  rows: readonly (readonly number[])[],
-  padId: number,
-): TokenBatch & { lengths: number[] } {
-  const T = Math.max(...rows.map((r) => r.length));
-  const R = rows.length;
-  const ids = new Int32Array(R * T).fill(padId);
-  const attentionMask = new Uint8Array(R * T);
-  const positionIds = new Int32Array(R * T);
-  rows.forEach((row, r) => {
-    const off = T - row.length;
-    row.forEach((id, t) => {
-      ids[r * T + off + t] = id;
-      attentionMask[r * T + off + t] = 1;
-      positionIds[r * T + off + t] = t;
-    });
-  });
-  return { rows: R, tokens: T, ids, attentionMask, positionIds, lengths: rows.map((r) => r.length) };
-}
-
-/** A batch exactly as given ([rows][tokens] ids, mask, positions). */
-export function explicitRows(ids: number[][], mask: number[][], positions: number[][]): TokenBatch {
-  const R = ids.length;
-  const T = (ids[0] as number[]).length;
-  return {
-    rows: R,
-    tokens: T,
-    ids: Int32Array.from(ids.flat()),
-    attentionMask: Uint8Array.from(mask.flat()),
-    positionIds: Int32Array.from(positions.flat()),
-  };
-}
-
 /** The pad id the suite uses (the config's, else 0). */
 export function padIdOf(config: DecoderConfig): number {
   return config.padTokenId ?? 0;
