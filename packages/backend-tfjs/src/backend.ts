@@ -422,11 +422,6 @@ export class TfjsModel implements BackendModel {
     }
   }
 
-  memory(): { currentBytes: number; peakBytes: number } {
-    const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
-    return { currentBytes: m.numBytes, peakBytes: m.numBytes };
-  }
-
   dispose(): void {
     if (this.disposed) return;
     activate(this.owner.kind);

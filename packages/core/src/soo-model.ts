@@ -20,7 +20,14 @@ import type { DecoderConfig } from './config-types.js';
 import { ADAPTER_WEIGHTS_NAME, readAdapter, writeAdapter, type LoraAdapterConfig } from './adapter.js';
 import { InvalidArgumentError } from './errors.js';
 import { generate, type GenerateInput } from './generate.js';
-import { resolveHookPoint, stopPointFor, validateHookSpecs, type HookPoint, type HookSpec } from './hooks.js';
+import {
+  hookNotReachedError,
+  resolveHookPoint,
+  stopPointFor,
+  validateHookSpecs,
+  type HookPoint,
+  type HookSpec,
+} from './hooks.js';
 import { adapterTensors, initLoraTensors, initDecoderWeights, type AttachLoraOptions } from './lora-init.js';
 import { memoryModelSource, openModelSource } from './model-source.js';
 import {
@@ -147,10 +154,7 @@ export class SooModel {
     if (wantLogits && r.logits) out.logits = r.logits;
     for (const p of capture) {
       const t = r.captures.get(p.name);
-      if (!t)
-        throw new InvalidArgumentError('HOOK_NOT_REACHED', `hook ${p.name} was not reached`, {
-          field: p.name,
-        });
+      if (!t) throw hookNotReachedError([p.name], `backend "${this.backend}" returned no capture for it`);
       out.hooks[p.name] = t;
     }
     return out;
