@@ -15,3 +15,20 @@ export type { OnnxBackendOptions } from './backend.js';
 export { MASK_MIN, OPSET, buildDecoderGraph, hookOutputName } from './decoder-graph.js';
 export type { DecoderGraphOptions, GraphIntervention } from './decoder-graph.js';
 export { mergeLora, readDecoderWeights } from './weights.js';
+export {
+  COPIED_FILES,
+  EXPORT_MANIFEST_FILE,
+  EXTERNAL_DATA_THRESHOLD,
+  ONNX_DATA_FILE,
+  ONNX_MODEL_FILE,
+  exportOnnx,
+} from './export.js';
+export type { ExportManifest, ExportOptions, ExportResult } from './export.js';
+export {
+  ExportedOnnxModel,
+  isOnnxExport,
+  loadExportedBackendModel,
+  loadExportedModel,
+  readExportManifest,
+} from './exported-model.js';
+export type { LoadExportedOptions } from './exported-model.js';
