@@ -65,6 +65,11 @@ const MAX_SESSIONS = 12;
 export interface OnnxBackendOptions {
   /** onnxruntime intra-op threads (0 = one per core; default env `SOO_ONNX_THREADS`, else 0). */
   threads?: number;
+  /**
+   * Let idle intra-op threads spin (onnxruntime's default; lower latency on cores nobody else uses).
+   * Default false: on shared cores spinning threads wait for descheduled peers.
+   */
+  spinning?: boolean;
 }
 
 export function capabilityError(what: string): BackendError {
@@ -80,9 +85,11 @@ export class OnnxBackend implements Backend {
   readonly name = ONNX_BACKEND;
   readonly capabilities = ONNX_CAPABILITIES;
   readonly threads: number;
+  readonly spinning: boolean;
 
   constructor(options: OnnxBackendOptions = {}) {
     this.threads = resolveThreads(options.threads);
+    this.spinning = options.spinning ?? false;
   }
 
   async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<BackendModel> {
@@ -98,6 +105,7 @@ export class OnnxBackend implements Backend {
       weights,
       options.checkpointDtypeBuffers ? source.config.dtype : 'float32',
       this.threads,
+      this.spinning,
     );
   }
 }
@@ -128,6 +136,7 @@ export class OnnxModel implements BackendModel {
     private readonly base: Map<string, HostTensor>,
     private readonly bufferDtype: WeightDtype,
     private readonly threads: number,
+    private readonly spinning: boolean,
   ) {
     this.embedMultiplier = roundToDtype(config.embeddingMultiplier, bufferDtype);
   }
@@ -167,7 +176,7 @@ export class OnnxModel implements BackendModel {
     }
     const { builder } = buildDecoderGraph(this.config, this.weightsFor(adapterOn), this.graphOptions(spec));
     const { model } = builder.encode({ producerVersion: '0.1.0', docString: 'soo decoder (in memory)' });
-    s = createSession(model, this.threads);
+    s = createSession(model, this.threads, this.spinning);
     this.sessions.set(key, s);
     while (this.sessions.size > MAX_SESSIONS) {
       const [oldest, p] = this.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];

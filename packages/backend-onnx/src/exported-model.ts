@@ -220,7 +220,7 @@ export async function loadExportedBackendModel(
   const config = await loadDecoderConfig(dir, options.configFile ? { configFileName: options.configFile } : {});
   const manifest = await readExportManifest(dir);
   const backend = options.backend ?? createOnnxBackend();
-  const session = await createSession(path.join(dir, ONNX_MODEL_FILE), backend.threads);
+  const session = await createSession(path.join(dir, ONNX_MODEL_FILE), backend.threads, backend.spinning);
   return new ExportedOnnxModel(config, dir, session, manifest?.adapter != null);
 }
 

@@ -1,7 +1,7 @@
 /**
  * onnxruntime-node sessions on the CPU provider (bundled with the package; its install script, which
  * downloads GPU providers, stays denied by the root `allowScripts`). Intra-op threads: `threads`, else env
- * `SOO_ONNX_THREADS`, else onnxruntime's default (one per core).
+ * `SOO_ONNX_THREADS`, else onnxruntime's default (one per core); idle threads sleep unless `spinning`.
  */
 import * as ort from 'onnxruntime-node';
 import { BackendError, InvalidArgumentError } from '@soo/core';
@@ -23,11 +23,15 @@ export function resolveThreads(threads?: number): number {
 export async function createSession(
   model: Uint8Array | string,
   threads: number,
+  spinning = false,
 ): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    // Idle intra-op threads sleep instead of spinning: on a machine whose cores are shared, spinning threads
+    // wait for descheduled peers (measured: 5x slower generation on 2 busy cores, see the README).
+    ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   };
   try {
     return typeof model === 'string'
