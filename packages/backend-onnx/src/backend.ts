@@ -59,6 +59,9 @@ export const ONNX_CAPABILITIES: BackendCapabilities = {
   dtypes: ['float32'],
 };
 
+/** A protobuf message holds at most 2 GiB; larger weights need an export with external data. */
+const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 24;
+
 /** Sessions kept per model (least recently used dropped first). */
 const MAX_SESSIONS = 12;
 
@@ -99,6 +102,15 @@ export class OnnxBackend implements Backend {
         field: 'dtype',
       });
     if (options.trainable === 'all') throw capabilityError('full-parameter training (trainable: "all")');
+    let bytes = 0;
+    for (const name of source.weights.names())
+      bytes += 4 * (source.weights.shape(name) ?? []).reduce((a, b) => a * b, 1);
+    if (bytes > MAX_INLINE_BYTES)
+      throw new BackendError(
+        'BACKEND_CAPABILITY',
+        `backend "onnx" builds in-memory graphs of at most 2 GiB of float32 weights (this model has ${(bytes / 2 ** 30).toFixed(1)} GiB); export it with \`soo export --onnx\` (external data) and run the exported folder with --backend onnx`,
+        { field: 'weights' },
+      );
     const weights = await readDecoderWeights(source.config, source.weights);
     return new OnnxModel(
       source.config,

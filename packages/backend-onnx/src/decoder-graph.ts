@@ -127,6 +127,8 @@ export function buildDecoderGraph(
     return s;
   };
 
+  // Hook outputs go after logits and presents (Optimum's outputs first).
+  const hookOutputs: Array<[string, string, number]> = [];
   const emit = (name: string, x: string, width: number): string => {
     reached.push(name);
     const iv = interventions.get(name);
@@ -149,8 +151,7 @@ export function buildDecoderGraph(
           break;
       }
     }
-    if (captures.has(name))
-      g.output(hookOutputName(name), x, DataType.FLOAT, ['batch_size', 'sequence_length', width]);
+    if (captures.has(name)) hookOutputs.push([name, x, width]);
     return x;
   };
 
@@ -323,6 +324,8 @@ export function buildDecoderGraph(
     g.output(`present.${i}.key`, pr.k, DataType.FLOAT, ['batch_size', nKv, 'total_sequence_length', D]);
     g.output(`present.${i}.value`, pr.v, DataType.FLOAT, ['batch_size', nKv, 'total_sequence_length', D]);
   });
+  for (const [name, x, width] of hookOutputs)
+    g.output(hookOutputName(name), x, DataType.FLOAT, ['batch_size', 'sequence_length', width]);
   return { builder: g, reached };
 }
 
