@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Rng, loadModel, toyModelDir } from '@soo/core';
 import { backends, benchConfig, timeIt, writeBenchModel } from './engine-common.mjs';
 
-export const description = 'generation tokens/s: onnxruntime-node (exported folder) vs tfjs-wasm vs native-cpu';
+export const description =
+  'generation tokens/s: onnxruntime-node (exported folder) vs tfjs-wasm vs native-cpu';
 
 export async function run({ emit, quick }) {
   let onnx;
@@ -42,12 +43,19 @@ export async function run({ emit, quick }) {
     for (const [label, dir, vocab] of models) {
       const model = await load(label, dir);
       const V = vocab ?? model.config.vocabSize;
-      prompts[label] ??= Array.from({ length: 4 }, () => Array.from({ length: 64 }, () => 3 + rng.int(V - 3)));
+      prompts[label] ??= Array.from({ length: 4 }, () =>
+        Array.from({ length: 64 }, () => 3 + rng.int(V - 3)),
+      );
       const ids = prompts[label];
       const reps = quick ? 1 : 5;
       const newTokens = 32;
       const gen = await timeIt(
-        () => model.generate({ prompts: ids.map((r) => r.slice(0, 16)), maxNewTokens: newTokens, stopTokens: [] }),
+        () =>
+          model.generate({
+            prompts: ids.map((r) => r.slice(0, 16)),
+            maxNewTokens: newTokens,
+            stopTokens: [],
+          }),
         reps,
       );
       const fwd = await timeIt(() => model.forward({ ids }), reps);
@@ -66,7 +74,7 @@ export async function run({ emit, quick }) {
     bench: 'onnx',
     generate: '4 prompts x 16 tokens, 32 new tokens each, greedy, KV cache',
     forward: '4 x 64 tokens, logits for every position',
-    onnxThreads: `${onnxBackend.threads || `onnxruntime default (${os.availableParallelism?.() ?? os.cpus().length} cores)`}, spinning ${onnxBackend.spinning ? "on" : "off"}`,
+    onnxThreads: `${onnxBackend.threads || `onnxruntime default (${os.availableParallelism?.() ?? os.cpus().length} cores)`}, spinning ${onnxBackend.spinning ? 'on' : 'off'}`,
     onnxModel: 'soo export --onnx folder (model.onnx + model.onnx_data, fp32, opset 17), CPU provider',
     results,
   });

@@ -7,28 +7,46 @@ import { ONNX_BACKEND, createOnnxBackend } from './index.js';
 describe('the onnx backend', () => {
   it('registers as "onnx", inference only', async () => {
     const b = await getBackend(ONNX_BACKEND);
-    expect(b.capabilities).toEqual({ train: false, fullTraining: false, generate: true, hooks: true, dtypes: ['float32'] });
-    expect(() => requireCapability(b, 'train')).toThrow(expect.objectContaining({ code: 'BACKEND_CAPABILITY' }));
+    expect(b.capabilities).toEqual({
+      train: false,
+      fullTraining: false,
+      generate: true,
+      hooks: true,
+      dtypes: ['float32'],
+    });
+    expect(() => requireCapability(b, 'train')).toThrow(
+      expect.objectContaining({ code: 'BACKEND_CAPABILITY' }),
+    );
     requireCapability(b, 'generate');
   });
 
   it('refuses training, other dtypes and bad thread counts with typed errors', async () => {
-    expect(() => createOnnxBackend({ threads: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => createOnnxBackend({ threads: -1 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
     const backend = createOnnxBackend({ threads: 1 });
     const source = await openModelSource(hfTinyDir('llama'));
     try {
-      await expect(backend.loadModel(source, { dtype: 'bfloat16' })).rejects.toMatchObject({ code: 'BACKEND_CAPABILITY' });
-      await expect(backend.loadModel(source, { trainable: 'all' })).rejects.toMatchObject({ code: 'BACKEND_CAPABILITY' });
+      await expect(backend.loadModel(source, { dtype: 'bfloat16' })).rejects.toMatchObject({
+        code: 'BACKEND_CAPABILITY',
+      });
+      await expect(backend.loadModel(source, { trainable: 'all' })).rejects.toMatchObject({
+        code: 'BACKEND_CAPABILITY',
+      });
       const model = await backend.loadModel(source);
       const batch = rightPadBatch([[1, 2, 3]], 0);
       const opts = { scale: 1, dropout: 0, dropoutSeed: 0, stopAt: null };
       await expect(model.backward(batch, [], opts)).rejects.toMatchObject({ code: 'BACKEND_CAPABILITY' });
-      await expect(model.adamwStep({ lr: 1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradScale: 1 })).rejects.toMatchObject({
+      await expect(
+        model.adamwStep({ lr: 1, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradScale: 1 }),
+      ).rejects.toMatchObject({
         code: 'BACKEND_CAPABILITY',
       });
       expect(() => model.zeroGrad()).toThrow(expect.objectContaining({ code: 'BACKEND_CAPABILITY' }));
       model.dispose();
-      await expect(model.forward(batch, { logits: 'all' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(model.forward(batch, { logits: 'all' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
     } finally {
       await source.close();
     }

@@ -241,8 +241,10 @@ export class OnnxModel implements BackendModel {
     const graphInterventions: GraphIntervention[] = [];
     const addValue = (iv: Intervention, value: HostTensor | null): void => {
       const name = iv.hook.name;
-      if (iv.kind === 'add') values.set(interventionInputName(name), floatTensor(iv.vector, [iv.vector.length]));
-      else if (iv.kind === 'scale') values.set(interventionInputName(name), floatTensor(Float32Array.of(iv.factor), []));
+      if (iv.kind === 'add')
+        values.set(interventionInputName(name), floatTensor(iv.vector, [iv.vector.length]));
+      else if (iv.kind === 'scale')
+        values.set(interventionInputName(name), floatTensor(Float32Array.of(iv.factor), []));
       else if (value) values.set(interventionInputName(name), floatTensor(value.data, value.shape));
       graphInterventions.push({ name, kind: iv.kind === 'callback' ? 'patch' : iv.kind });
     };
@@ -251,7 +253,10 @@ export class OnnxModel implements BackendModel {
       if (iv.kind === 'callback') continue;
       if (iv.kind === 'patch') {
         const want = width(iv);
-        if (iv.tensor.shape.join() !== want.join() || iv.tensor.data.length !== want[0]! * want[1]! * want[2]!)
+        if (
+          iv.tensor.shape.join() !== want.join() ||
+          iv.tensor.data.length !== want[0]! * want[1]! * want[2]!
+        )
           throw new InvalidArgumentError(
             'SHAPE_MISMATCH',
             `hook ${iv.hook.name}: the patch has shape [${iv.tensor.shape.join(', ')}], expected [${want.join(', ')}]`,
@@ -269,17 +274,26 @@ export class OnnxModel implements BackendModel {
         if (cb.kind !== 'callback') continue;
         const name = cb.hook.name;
         const needsHead = cb.hook.module === 'lm_head';
-        const pre = await this.runPass(batch, {
-          adapter,
-          logits: needsHead ? 'all' : 'none',
-          stop: needsHead ? null : stopPointFor([cb.hook]),
-          captures: [name],
-          interventions: [...graphInterventions],
-        }, values);
+        const pre = await this.runPass(
+          batch,
+          {
+            adapter,
+            logits: needsHead ? 'all' : 'none',
+            stop: needsHead ? null : stopPointFor([cb.hook]),
+            captures: [name],
+            interventions: [...graphInterventions],
+          },
+          values,
+        );
         const seen = pre.captures.get(name) as HostTensor;
         const r = cb.fn({ data: seen.data.slice(), shape: [...seen.shape] });
         const want = width(cb);
-        if (!r || !(r.data instanceof Float32Array) || r.shape.join() !== want.join() || r.data.length !== seen.data.length)
+        if (
+          !r ||
+          !(r.data instanceof Float32Array) ||
+          r.shape.join() !== want.join() ||
+          r.data.length !== seen.data.length
+        )
           throw new InvalidArgumentError(
             'SHAPE_MISMATCH',
             `hook ${name}: the intervention must return a Float32Array of shape [${want.join(', ')}]`,
@@ -339,7 +353,8 @@ export class OnnxModel implements BackendModel {
 
   async getParameters(): Promise<Map<string, HostTensor>> {
     const out = new Map<string, HostTensor>();
-    for (const [k, t] of this.adapter?.tensors ?? []) out.set(k, { data: t.data.slice(), shape: [...t.shape] });
+    for (const [k, t] of this.adapter?.tensors ?? [])
+      out.set(k, { data: t.data.slice(), shape: [...t.shape] });
     return out;
   }
 
@@ -398,7 +413,14 @@ export class OnnxModel implements BackendModel {
     const adapter = options.adapter !== false && this.adapter !== null;
     const session = await this.session(this.kvSpec(adapter));
     const keyMask = keyMaskOf(batch);
-    const out = await runSession(session, this.config, batch, keyMask, null, this.ropeFeed(batch.positionIds));
+    const out = await runSession(
+      session,
+      this.config,
+      batch,
+      keyMask,
+      null,
+      this.ropeFeed(batch.positionIds),
+    );
     const cache = new OnnxKvCache(session, adapter, batch.rows, batch.tokens, keyMask, out.presents);
     return { cache, logits: lastPosition(out.logits as HostTensor) };
   }

@@ -14,12 +14,7 @@
  * past + t) iff s <= q, attention_mask[s] = 1 and, on sliding layers, s > q - window; hidden keys get
  * float32's minimum added, as transformers' eager attention does.
  */
-import {
-  ropeFrequencies,
-  type DecoderConfig,
-  type HostTensor,
-  type StopPoint,
-} from '@soo/core';
+import { ropeFrequencies, type DecoderConfig, type HostTensor, type StopPoint } from '@soo/core';
 import { GraphBuilder } from './graph-builder.js';
 import { DataType } from './onnx-proto.js';
 
@@ -104,7 +99,12 @@ export function buildDecoderGraph(
   if (o.mode === 'kv')
     for (let i = 0; i < cfg.numLayers; i++)
       past.push({
-        k: g.input(`past_key_values.${i}.key`, DataType.FLOAT, ['batch_size', nKv, 'past_sequence_length', D]),
+        k: g.input(`past_key_values.${i}.key`, DataType.FLOAT, [
+          'batch_size',
+          nKv,
+          'past_sequence_length',
+          D,
+        ]),
         v: g.input(`past_key_values.${i}.value`, DataType.FLOAT, [
           'batch_size',
           nKv,
@@ -181,7 +181,10 @@ export function buildDecoderGraph(
           g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)])]),
           g.scalar(Math.sqrt(2 / Math.PI)),
         ]);
-        return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)])]);
+        return g.op('Mul', [
+          g.op('Mul', [x, g.scalar(0.5)]),
+          g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)]),
+        ]);
       }
       case 'gelu':
         return g.op('Mul', [
@@ -234,7 +237,10 @@ export function buildDecoderGraph(
       g.op('Range', [toScalar(pastLen), toScalar(S), g.ints([1], [])]),
       g.ints([1]),
     ]); // [T, 1]
-    const kIdx = g.op('Unsqueeze', [g.op('Range', [g.ints([0], []), toScalar(S), g.ints([1], [])]), g.ints([0])]); // [1, S]
+    const kIdx = g.op('Unsqueeze', [
+      g.op('Range', [g.ints([0], []), toScalar(S), g.ints([1], [])]),
+      g.ints([0]),
+    ]); // [1, S]
     const keyReal = g.op('Unsqueeze', [g.op('Cast', [mask], { to: DataType.BOOL }), g.ints([1, 2])]); // [B,1,1,S]
     const causal = g.op('LessOrEqual', [kIdx, qIdx]); // [T, S]
     const masks = new Map<number | null, string>();
@@ -243,7 +249,10 @@ export function buildDecoderGraph(
       if (!m) {
         let visible = causal;
         if (window !== null)
-          visible = g.op('And', [visible, g.op('Greater', [kIdx, g.op('Sub', [qIdx, g.ints([window], [])])])]);
+          visible = g.op('And', [
+            visible,
+            g.op('Greater', [kIdx, g.op('Sub', [qIdx, g.ints([window], [])])]),
+          ]);
         visible = g.op('And', [keyReal, visible]);
         m = g.op('Where', [visible, g.scalar(0), g.scalar(MASK_MIN)]);
         masks.set(window, m);
@@ -283,7 +292,10 @@ export function buildDecoderGraph(
       scores = g.op('Add', [scores, maskFor(window)]);
       const probs = g.op('Reshape', [g.op('Softmax', [scores], { axis: -1 }), g.ints([0, nKv, -1, 0])]);
       const ctx = g.op('Reshape', [g.op('MatMul', [probs, v]), g.ints([0, nH, -1, D])]);
-      const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, 0, nH * D])]);
+      const merged = g.op('Reshape', [
+        g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }),
+        g.ints([0, 0, nH * D]),
+      ]);
       let a = linear(merged, `${p}.self_attn.o_proj`, nH * D, H, cfg.oProjBias);
       a = emit(`${p}.self_attn`, a, H);
       if (stop && i === stop.layer && stop.stage === 'attn') break;
@@ -317,7 +329,11 @@ export function buildDecoderGraph(
       let z = g.op('Reshape', [g.op('Gemm', [flat, weight(head)], { transB: 1 }), bv]);
       z = emit('lm_head', z, V);
       const logits = softcap(z, cfg.finalLogitSoftcapping);
-      g.output('logits', logits, DataType.FLOAT, ['batch_size', o.logits === 'last' ? 1 : 'sequence_length', V]);
+      g.output('logits', logits, DataType.FLOAT, [
+        'batch_size',
+        o.logits === 'last' ? 1 : 'sequence_length',
+        V,
+      ]);
     }
   }
   presents.forEach((pr, i) => {
@@ -328,4 +344,3 @@ export function buildDecoderGraph(
     g.output(hookOutputName(name), x, DataType.FLOAT, ['batch_size', 'sequence_length', width]);
   return { builder: g, reached };
 }
-

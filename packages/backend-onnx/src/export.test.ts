@@ -42,7 +42,12 @@ describe.each(conformanceFixtures())('export parity: %s', (label, dir) => {
       const out = path.join(tmp, `${label}-${withAdapter ? 'tuned' : 'base'}`);
       const adapterDir = withAdapter ? path.join(dir, 'adapter') : undefined;
       const hooks = ['model.layers.0', ref.lora.hook, 'model.norm'];
-      const result = await exportOnnx({ modelDir: dir, outDir: out, hooks, ...(adapterDir ? { adapterDir } : {}) });
+      const result = await exportOnnx({
+        modelDir: dir,
+        outDir: out,
+        hooks,
+        ...(adapterDir ? { adapterDir } : {}),
+      });
       expect(result.bytes.data).toBeGreaterThan(0);
       expect(existsSync(path.join(out, ONNX_DATA_FILE))).toBe(true);
       for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])

@@ -96,7 +96,11 @@ export async function exportOnnx(options: ExportOptions): Promise<ExportResult> 
   try {
     const total = source.weights.names().length;
     progress({ phase: 'read', done: 0, total });
-    weights = await readDecoderWeights(config, source.weights, path.join(options.modelDir, 'model.safetensors'));
+    weights = await readDecoderWeights(
+      config,
+      source.weights,
+      path.join(options.modelDir, 'model.safetensors'),
+    );
     progress({ phase: 'read', done: total, total });
   } finally {
     await source.close();

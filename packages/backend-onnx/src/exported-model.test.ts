@@ -66,14 +66,19 @@ describe('the exported model.onnx', () => {
     });
     expect(m.graph.output.map((v) => v.name)).toEqual([
       'logits',
-      ...Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat(),
+      ...Array.from({ length: config.numLayers }, (_, i) => [
+        `present.${i}.key`,
+        `present.${i}.value`,
+      ]).flat(),
       `hook.${hook}`,
     ]);
     expect(dims(m.graph.output[0]!)).toEqual(['batch_size', 'sequence_length', config.vocabSize]);
   });
 
   it('keeps every large initializer in model.onnx_data, inside the file, named by its HF key', () => {
-    const m = decodeModel(readFileSync(path.join(out, ONNX_MODEL_FILE))) as { graph: { initializer: Tensor[] } };
+    const m = decodeModel(readFileSync(path.join(out, ONNX_MODEL_FILE))) as {
+      graph: { initializer: Tensor[] };
+    };
     const size = statSync(path.join(out, ONNX_DATA_FILE)).size;
     const external = m.graph.initializer.filter((t) => t.data_location === 1);
     expect(external.map((t) => t.name)).toContain('model.embed_tokens.weight');
@@ -90,7 +95,9 @@ describe('the exported model.onnx', () => {
 
 describe('typed errors', () => {
   it('the exporter names the file and field', async () => {
-    await expect(exportOnnx({ modelDir: dir, outDir: path.join(tmp, 'x'), hooks: ['model.layers.7.mlp'] })).rejects.toMatchObject({
+    await expect(
+      exportOnnx({ modelDir: dir, outDir: path.join(tmp, 'x'), hooks: ['model.layers.7.mlp'] }),
+    ).rejects.toMatchObject({
       code: 'HOOK_UNKNOWN',
     });
     await expect(
@@ -107,13 +114,20 @@ describe('typed errors', () => {
           ['base_model.model.m.lora_B.weight', b],
         ]),
       }),
-    ).toThrow(expect.objectContaining({ code: 'ADAPTER_WEIGHTS', field: 'base_model.model.m.lora_A.weight' }));
-    await expect(exportOnnx({ modelDir: path.join(tmp, 'nope'), outDir: path.join(tmp, 'x') })).rejects.toMatchObject({
+    ).toThrow(
+      expect.objectContaining({ code: 'ADAPTER_WEIGHTS', field: 'base_model.model.m.lora_A.weight' }),
+    );
+    await expect(
+      exportOnnx({ modelDir: path.join(tmp, 'nope'), outDir: path.join(tmp, 'x') }),
+    ).rejects.toMatchObject({
       code: 'FILE_NOT_FOUND',
     });
     const dynamic = path.join(tmp, 'dynamic');
     cpSync(hfTinyDir('llama'), dynamic, { recursive: true });
-    const cfg = JSON.parse(readFileSync(path.join(dynamic, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const cfg = JSON.parse(readFileSync(path.join(dynamic, 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     delete cfg.rope_parameters;
     cfg.rope_theta = 10000;
     cfg.rope_scaling = { rope_type: 'dynamic', factor: 2 };
@@ -130,11 +144,15 @@ describe('typed errors', () => {
       code: 'HOOK_NOT_REACHED',
       message: expect.stringContaining('--hooks model.layers.0.mlp'),
     });
-    await expect(model.forward({ ids, adapter: false })).rejects.toMatchObject({ code: 'BACKEND_CAPABILITY' });
+    await expect(model.forward({ ids, adapter: false })).rejects.toMatchObject({
+      code: 'BACKEND_CAPABILITY',
+    });
     await expect(
       model.forward({ ids, interventions: [{ hook, kind: 'scale', factor: 2 }] }),
     ).rejects.toMatchObject({ code: 'BACKEND_CAPABILITY' });
-    expect(() => model.createLmTrainer({ optimizer: { lr: 1e-3 } } as never)).toThrow(/does not support train/);
+    expect(() => model.createLmTrainer({ optimizer: { lr: 1e-3 } } as never)).toThrow(
+      /does not support train/,
+    );
     expect(resolveHookPoint(model.config, hook).width).toBe(model.config.hiddenSize);
   });
 });

@@ -27,7 +27,7 @@ import {
   type ParameterInfo,
   type TokenBatch,
 } from '@soo/core';
-import { ONNX_BACKEND, OnnxBackend, capabilityError, createOnnxBackend } from './backend.js';
+import { ONNX_BACKEND, capabilityError, createOnnxBackend, type OnnxBackend } from './backend.js';
 import { EXPORT_MANIFEST_FILE, ONNX_MODEL_FILE, type ExportManifest } from './export.js';
 import {
   OnnxKvCache,
@@ -57,10 +57,14 @@ export async function readExportManifest(dir: string): Promise<ExportManifest | 
     throw new FormatError('CONFIG_JSON', `${file}: not valid JSON`, { file, cause });
   }
   if (!isJsonObject(v) || v.format !== 'soo-onnx-decoder' || !Array.isArray(v.hooks))
-    throw new FormatError('CONFIG_FIELD', `${file}: expected {"format": "soo-onnx-decoder", "hooks": [...]}`, {
-      file,
-      field: 'format',
-    });
+    throw new FormatError(
+      'CONFIG_FIELD',
+      `${file}: expected {"format": "soo-onnx-decoder", "hooks": [...]}`,
+      {
+        file,
+        field: 'format',
+      },
+    );
   return v as unknown as ExportManifest;
 }
 
@@ -172,9 +176,13 @@ export class ExportedOnnxModel implements BackendModel {
   }
   async setParameters(values: ReadonlyMap<string, HostTensor>): Promise<void> {
     if (values.size)
-      throw new BackendError('BACKEND_CAPABILITY', `${this.dir}: an exported model has no trainable parameters`, {
-        file: this.dir,
-      });
+      throw new BackendError(
+        'BACKEND_CAPABILITY',
+        `${this.dir}: an exported model has no trainable parameters`,
+        {
+          file: this.dir,
+        },
+      );
   }
   async backward(): Promise<BackwardResult> {
     throw capabilityError('training (backward)');
@@ -217,7 +225,10 @@ export async function loadExportedBackendModel(
   dir: string,
   options: LoadExportedOptions = {},
 ): Promise<ExportedOnnxModel> {
-  const config = await loadDecoderConfig(dir, options.configFile ? { configFileName: options.configFile } : {});
+  const config = await loadDecoderConfig(
+    dir,
+    options.configFile ? { configFileName: options.configFile } : {},
+  );
   const manifest = await readExportManifest(dir);
   const backend = options.backend ?? createOnnxBackend();
   const session = await createSession(path.join(dir, ONNX_MODEL_FILE), backend.threads, backend.spinning);

@@ -6,7 +6,7 @@
 import type { DecoderConfig, DecodeInput, HostTensor, KvCache, TokenBatch } from '@soo/core';
 import { InvalidArgumentError } from '@soo/core';
 import { hookOutputName } from './decoder-graph.js';
-import { floatTensor, int64Tensor, ort } from './session.js';
+import { floatTensor, int64Tensor, type ort } from './session.js';
 
 /** A KV cache: every layer's present keys and values, and the key mask of the cached positions. */
 export class OnnxKvCache implements KvCache {
@@ -20,7 +20,6 @@ export class OnnxKvCache implements KvCache {
     /** [rows, length] 1 = real. */
     public keyMask: Uint8Array,
     public presents: Map<string, ort.Tensor>,
-    /** Extra feeds every run needs (e.g. RoPE frequencies); recomputed per call by `feedsFor`. */
   ) {}
   dispose(): void {
     this.disposed = true;
@@ -113,7 +112,9 @@ export function extendKeyMask(cache: OnnxKvCache, input: DecodeInput): Uint8Arra
 
 export function checkDecodeInput(cache: OnnxKvCache, input: DecodeInput): void {
   if (cache.disposed)
-    throw new InvalidArgumentError('INVALID_ARGUMENT', 'decode: the KV cache was disposed', { field: 'cache' });
+    throw new InvalidArgumentError('INVALID_ARGUMENT', 'decode: the KV cache was disposed', {
+      field: 'cache',
+    });
   for (const [field, a] of [
     ['ids', input.ids],
     ['positionIds', input.positionIds],

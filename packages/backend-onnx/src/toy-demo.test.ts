@@ -36,7 +36,12 @@ async function answers(model: SooModel, dir: string) {
     batchSize: 4,
     stopTokens: await stopTokensForModel(dir, model, tokenizer),
   });
-  return r.answers.map((a) => ({ id: a.id, response: a.response, tokens: a.new_tokens, category: a.category }));
+  return r.answers.map((a) => ({
+    id: a.id,
+    response: a.response,
+    tokens: a.new_tokens,
+    category: a.category,
+  }));
 }
 
 it('the exported toy model answers the demo scenarios as the source model does', async () => {

@@ -11,12 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, loadTokenizer, stopTokensForModel, toyModelDir } from '@soo/core';
 import { conformanceFixtures } from '@soo/core/testing';
 import { createTfjsWasmBackend, type TfjsBackend } from '@soo/backend-tfjs';
+import type * as TransformersModule from '@huggingface/transformers';
 import { exportOnnx } from './index.js';
 
 const NEW_TOKENS = 32;
 const tmp = mkdtempSync(path.join(tmpdir(), 'soo-onnx-tjs-'));
 let tfjsBackend: TfjsBackend;
-type Transformers = typeof import('@huggingface/transformers');
+type Transformers = typeof TransformersModule;
 let tjs: Transformers;
 
 beforeAll(async () => {

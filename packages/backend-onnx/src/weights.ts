@@ -80,7 +80,10 @@ export function mergeLora(
     const [outF, inF] = W.shape as [number, number];
     const r = A.shape[0] as number;
     if (A.shape[1] !== inF || B.shape[0] !== outF || B.shape[1] !== r)
-      bad(aKey, `A [${A.shape.join(', ')}] and B [${B.shape.join(', ')}] do not fit the weight [${outF}, ${inF}]`);
+      bad(
+        aKey,
+        `A [${A.shape.join(', ')}] and B [${B.shape.join(', ')}] do not fit the weight [${outF}, ${inF}]`,
+      );
     const merged = new Float32Array(outF * inF);
     const acc = new Float64Array(inF);
     for (let o = 0; o < outF; o++) {

@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { type Backend, type LoadModelOptions, type SooModel, getBackend, listBackends, loadModel } from '@soo/core';
+import {
+  type Backend,
+  type LoadModelOptions,
+  type SooModel,
+  getBackend,
+  listBackends,
+  loadModel,
+} from '@soo/core';
 import { UsageError } from './errors.js';
 
 let loaded: Promise<void> | null = null;
@@ -48,8 +55,14 @@ export async function loadModelFor(
     const { loadExportedModel } = await import('@soo/backend-onnx');
     return loadExportedModel(dir, options.configFile ? { configFile: options.configFile } : {});
   }
-  if (exported && !existsSync(path.join(dir, 'model.safetensors')) && !existsSync(path.join(dir, 'model.safetensors.index.json')))
-    throw new UsageError(`--model: ${dir} is an ONNX export (model.onnx, no safetensors): run it with --backend onnx`);
+  if (
+    exported &&
+    !existsSync(path.join(dir, 'model.safetensors')) &&
+    !existsSync(path.join(dir, 'model.safetensors.index.json'))
+  )
+    throw new UsageError(
+      `--model: ${dir} is an ONNX export (model.onnx, no safetensors): run it with --backend onnx`,
+    );
   return loadModel(backend, dir, options);
 }
 

@@ -38,11 +38,33 @@ describe('soo export --onnx', () => {
     expect(JSON.parse(readFileSync(path.join(out, 'soo_export.json'), 'utf8')).adapter).not.toBeNull();
 
     const evalOut = path.join(out, '..', 'eval');
-    const e = await runCli(['eval', '--backend', 'onnx', '--model', out, '--n', '2', '--max-new-tokens', '4', '--out', evalOut]);
+    const e = await runCli([
+      'eval',
+      '--backend',
+      'onnx',
+      '--model',
+      out,
+      '--n',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--out',
+      evalOut,
+    ]);
     expect(e.code, e.err).toBe(0);
     expect(existsSync(path.join(evalOut, 'answers.jsonl'))).toBe(true);
     // The adapter is merged: a second one is refused, with the reason.
-    const twice = await runCli(['eval', '--backend', 'onnx', '--model', out, '--adapter', path.join(dir, 'adapter'), '--out', evalOut]);
+    const twice = await runCli([
+      'eval',
+      '--backend',
+      'onnx',
+      '--model',
+      out,
+      '--adapter',
+      path.join(dir, 'adapter'),
+      '--out',
+      evalOut,
+    ]);
     expect(twice.code).not.toBe(0);
     expect(twice.err).toMatch(/merged at export/);
   });
@@ -52,7 +74,16 @@ describe('soo export --onnx', () => {
     const noFormat = await runCli(['export', '--model', dir, '--out', out]);
     expect(noFormat.code).not.toBe(0);
     expect(noFormat.err).toMatch(/--onnx/);
-    const badHook = await runCli(['export', '--onnx', '--model', dir, '--hooks', 'model.layers.9.mlp', '--out', out]);
+    const badHook = await runCli([
+      'export',
+      '--onnx',
+      '--model',
+      dir,
+      '--hooks',
+      'model.layers.9.mlp',
+      '--out',
+      out,
+    ]);
     expect(badHook.code).not.toBe(0);
     expect(badHook.err).toMatch(/model\.layers\.9\.mlp/);
     expect(existsSync(path.join(out, 'model.onnx'))).toBe(false);

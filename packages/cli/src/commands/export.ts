@@ -71,7 +71,13 @@ export function registerExport(program: Command, io: Io): void {
       }
       progress.finish({}, PHASES.length);
       if (json) {
-        printJson(io, { event: 'result', out: result.outDir, files: result.files, bytes: result.bytes, manifest: result.manifest });
+        printJson(io, {
+          event: 'result',
+          out: result.outDir,
+          files: result.files,
+          bytes: result.bytes,
+          manifest: result.manifest,
+        });
       } else {
         const mb = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
         io.out(
