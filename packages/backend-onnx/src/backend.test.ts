@@ -1,6 +1,13 @@
 /** What the onnx backend says it can do, and the typed errors of what it cannot. */
 import { describe, expect, it } from 'vitest';
-import { getBackend, openModelSource, requireCapability, rightPadBatch } from '@soo/core';
+import {
+  getBackend,
+  leftPadBatch,
+  listHookPoints,
+  openModelSource,
+  requireCapability,
+  rightPadBatch,
+} from '@soo/core';
 import { hfTinyDir } from '@soo/core/testing';
 import { ONNX_BACKEND, createOnnxBackend } from './index.js';
 
@@ -49,6 +56,40 @@ describe('the onnx backend', () => {
       });
     } finally {
       await source.close();
+    }
+  });
+
+  it('keeps a KV cache usable while its session is evicted by many other passes', async () => {
+    const backend = createOnnxBackend({ threads: 1 });
+    const source = await openModelSource(hfTinyDir('qwen2'));
+    const model = await backend.loadModel(source);
+    await source.close();
+    try {
+      const batch = leftPadBatch([[1, 2, 3, 4]], 0);
+      const once = async () => {
+        const { cache, logits } = await model.prefill(batch);
+        const next = await model.decode(cache, {
+          ids: Int32Array.of(5),
+          positionIds: Int32Array.of(4),
+          attentionMask: Uint8Array.of(1),
+        });
+        return { cache, logits, next };
+      };
+      const ref = await once();
+      ref.cache.dispose();
+      const { cache } = await model.prefill(batch);
+      // 13 passes with different captures: more kinds of pass than the session cache holds.
+      for (const p of listHookPoints(model.config).slice(0, 13))
+        await model.forward(batch, { logits: 'none', capture: [p] });
+      const next = await model.decode(cache, {
+        ids: Int32Array.of(5),
+        positionIds: Int32Array.of(4),
+        attentionMask: Uint8Array.of(1),
+      });
+      cache.dispose();
+      expect(Array.from(next.data)).toEqual(Array.from(ref.next.data));
+    } finally {
+      model.dispose();
     }
   });
 });

@@ -140,6 +140,11 @@ export class OnnxModel implements BackendModel {
   private adapter: AdapterTensors | null = null;
   private merged: Map<string, HostTensor> | null = null;
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Live KV caches per session: a session dropped from the cache is released once its last one is. */
+  private readonly liveCaches = new Map<ort.InferenceSession, number>();
+  private readonly dropped = new Set<ort.InferenceSession>();
+  /** Hook names each (logits, stop) pass reaches, in forward order. */
+  private readonly reachedMemo = new Map<string, string[]>();
   private disposed = false;
   private readonly embedMultiplier: number;
 
@@ -193,16 +198,33 @@ export class OnnxModel implements BackendModel {
     while (this.sessions.size > MAX_SESSIONS) {
       const [oldest, p] = this.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
       this.sessions.delete(oldest);
-      void p.then((x) => x.release()).catch(() => undefined);
+      this.release(p);
     }
     return s;
+  }
+
+  /** Release a session now, or when the last KV cache made on it is disposed. */
+  private release(p: Promise<ort.InferenceSession>): void {
+    void p
+      .then((x) => {
+        if (this.liveCaches.get(x)) this.dropped.add(x);
+        else return x.release();
+      })
+      .catch(() => undefined);
+  }
+
+  private cacheDisposed(session: ort.InferenceSession): void {
+    const n = (this.liveCaches.get(session) ?? 1) - 1;
+    if (n > 0) return void this.liveCaches.set(session, n);
+    this.liveCaches.delete(session);
+    if (this.dropped.delete(session)) void session.release().catch(() => undefined);
   }
 
   private dropAdapterSessions(): void {
     for (const [key, p] of [...this.sessions]) {
       if ((JSON.parse(key) as PassSpec).adapter) {
         this.sessions.delete(key);
-        void p.then((x) => x.release()).catch(() => undefined);
+        this.release(p);
       }
     }
     this.merged = null;
@@ -216,12 +238,19 @@ export class OnnxModel implements BackendModel {
     return { 'rope.inv_freq': floatTensor(f.invFreq, [f.invFreq.length]) };
   }
 
-  /** The order hooks are computed in (to run host callbacks upstream first). */
-  private hookOrder(): string[] {
-    const { reached } = buildDecoderGraph(this.config, this.base, {
-      ...this.graphOptions({ adapter: false, logits: 'all', stop: null, captures: [], interventions: [] }),
-    });
-    return reached;
+  /** The hooks a pass computes, in forward order (no session is built). */
+  private reached(logits: PassSpec['logits'], stop: StopPoint | null): string[] {
+    const key = JSON.stringify([logits, stop]);
+    let r = this.reachedMemo.get(key);
+    if (!r) {
+      r = buildDecoderGraph(
+        this.config,
+        this.base,
+        this.graphOptions({ adapter: false, logits, stop, captures: [], interventions: [] }),
+      ).reached;
+      this.reachedMemo.set(key, r);
+    }
+    return r;
   }
 
   async forward(batch: TokenBatch, options: ForwardOptions): Promise<ForwardResult> {
@@ -229,13 +258,7 @@ export class OnnxModel implements BackendModel {
     const adapter = options.adapter !== false;
     const stop = options.logits === 'none' ? (options.stopAt ?? null) : null;
     const all = options.interventions ?? [];
-    const reachable = new Set(
-      buildDecoderGraph(
-        this.config,
-        this.base,
-        this.graphOptions({ adapter: false, logits: options.logits, stop, captures: [], interventions: [] }),
-      ).reached,
-    );
+    const reachable = new Set(this.reached(options.logits, stop));
     const active = all.filter((iv) => reachable.has(iv.hook.name));
     const values = new Map<string, ort.Tensor>();
     const graphInterventions: GraphIntervention[] = [];
@@ -268,7 +291,7 @@ export class OnnxModel implements BackendModel {
     // Host callbacks, upstream first: run to the hook, call back, then patch its output.
     const callbacks = active.filter((iv) => iv.kind === 'callback');
     if (callbacks.length) {
-      const order = this.hookOrder();
+      const order = this.reached('all', null);
       callbacks.sort((a, b) => order.indexOf(a.hook.name) - order.indexOf(b.hook.name));
       for (const cb of callbacks) {
         if (cb.kind !== 'callback') continue;
@@ -421,7 +444,10 @@ export class OnnxModel implements BackendModel {
       null,
       this.ropeFeed(batch.positionIds),
     );
-    const cache = new OnnxKvCache(session, adapter, batch.rows, batch.tokens, keyMask, out.presents);
+    const cache = new OnnxKvCache(session, adapter, batch.rows, batch.tokens, keyMask, out.presents, () =>
+      this.cacheDisposed(session),
+    );
+    this.liveCaches.set(session, (this.liveCaches.get(session) ?? 0) + 1);
     return { cache, logits: lastPosition(out.logits as HostTensor) };
   }
 
@@ -453,5 +479,7 @@ export class OnnxModel implements BackendModel {
     this.disposed = true;
     for (const p of this.sessions.values()) void p.then((s) => s.release()).catch(() => undefined);
     this.sessions.clear();
+    this.liveCaches.clear();
+    this.dropped.clear();
   }
 }

@@ -20,11 +20,15 @@ export class OnnxKvCache implements KvCache {
     /** [rows, length] 1 = real. */
     public keyMask: Uint8Array,
     public presents: Map<string, ort.Tensor>,
+    /** Called once, on the first `dispose`. */
+    private readonly onDispose?: () => void,
   ) {}
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
     for (const t of this.presents.values()) t.dispose();
     this.presents.clear();
+    this.onDispose?.();
   }
 }
 
