@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
   ADAPTER_WEIGHTS_NAME,
+  InvalidArgumentError,
   UnsupportedError,
   adapterTensors,
   openModelSource,
@@ -83,6 +84,12 @@ export interface ExportResult {
 export async function exportOnnx(options: ExportOptions): Promise<ExportResult> {
   const progress = options.onProgress ?? (() => undefined);
   const configFile = options.configFile ?? 'config.json';
+  if (path.resolve(options.outDir) === path.resolve(options.modelDir))
+    throw new InvalidArgumentError(
+      'INVALID_ARGUMENT',
+      `--out ${options.outDir}: is the model folder itself; expected a new folder for the export`,
+      { field: 'outDir' },
+    );
   const source = await openModelSource(options.modelDir, { configFile });
   const config = source.config;
   if (config.ropeScaling.type === 'dynamic')

@@ -117,6 +117,10 @@ describe('typed errors', () => {
     ).toThrow(
       expect.objectContaining({ code: 'ADAPTER_WEIGHTS', field: 'base_model.model.m.lora_A.weight' }),
     );
+    await expect(exportOnnx({ modelDir: dir, outDir: dir })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'outDir',
+    });
     await expect(
       exportOnnx({ modelDir: path.join(tmp, 'nope'), outDir: path.join(tmp, 'x') }),
     ).rejects.toMatchObject({
