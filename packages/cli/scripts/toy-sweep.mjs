@@ -53,6 +53,8 @@ if (values.grid === 'quick') {
     for (const pooling of ['last', 'mean', 'full']) settings.push({ layer, pooling, lr: 1e-3, epochs: 10 });
   for (const lr of [3e-4, 3e-3, 1e-2]) settings.push({ layer: 2, pooling: 'last', lr, epochs: 10 });
   for (const epochs of [3, 30]) settings.push({ layer: 2, pooling: 'last', lr: 1e-3, epochs });
+  // Strong settings: the positional toy model may need more than the paper's step size to move.
+  for (const layer of [0, 1, 2, 3]) settings.push({ layer, pooling: 'full', lr: 3e-3, epochs: 30 });
 }
 
 const backend = await getBackend();

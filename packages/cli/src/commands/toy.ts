@@ -14,8 +14,10 @@ import {
   scheduledLr,
   trainableCount,
   loadDecoderConfig,
+  loadModel,
   loadTokenizer,
   requireCapability,
+  toyModelDir,
   writeFileAtomic,
   type SooTokenizer,
 } from '@soo/core';
@@ -34,9 +36,9 @@ import {
 } from '@soo/toy';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
-import { resolveBackend } from '../backends.js';
+import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
-import { type Io, printJson } from '../io.js';
+import { type Io, printJson, table } from '../io.js';
 import { createProgress } from '../progress.js';
 import { type ProbePoint, probeCurveSvg, probeLine, probeModel } from './toy-probe.js';
 
@@ -118,6 +120,43 @@ export function lengthBatches(lengths: readonly number[], batch: number, rng: Rn
 
 export function registerToy(program: Command, io: Io): void {
   const toy = program.command('toy').description('the embedded default model: build it from its seed');
+  toy
+    .command('probe')
+    .description(
+      "ask a toy model the held-out probes (main, mirrored, self twin, name, Perspectives, location, value) and print each kind's accuracy under the world's rules",
+    )
+    .option('--model <dir>', 'model folder (default: the embedded toy model)')
+    .option('--n <n>', 'probes per kind', '250')
+    .option('--backend <name>', BACKEND_HELP)
+    .option('--json', 'the scores as one JSON object')
+    .action(async (opts: { model?: string; n: string; backend?: string; json?: boolean }) => {
+      const n = parseNumber('--n', opts.n, { integer: true, min: 1 });
+      const dir = path.resolve(opts.model ?? toyModelDir());
+      const backend = await resolveBackend(opts.backend);
+      const model = await loadModel(backend, dir);
+      try {
+        const tok = await loadTokenizer(dir);
+        const point = await probeModel(model, tok, toyProbes({ n, evalSeed: TOY_PROBE_EVAL_SEED }), {
+          step: 0,
+          tokens: 0,
+        });
+        if (opts.json) printJson(io, { model: dir, n, evalSeed: TOY_PROBE_EVAL_SEED, scores: point.scores });
+        else
+          io.out(
+            table([
+              ['probe', 'accuracy %', 'other %', 'n'],
+              ...point.scores.map((x) => [
+                x.kind,
+                (100 * x.accuracy).toFixed(1),
+                (100 * x.other).toFixed(1),
+                String(x.n),
+              ]),
+            ]) + '\n',
+          );
+      } finally {
+        model.dispose();
+      }
+    });
   toy
     .command('train')
     .description(
