@@ -222,9 +222,28 @@ export function registerExperiment(program: Command, io: Io): void {
       "each run's state: done, pending, running, failed (exit code, log), from the run folders and Slurm's squeue/sacct",
     )
     .argument('<out>', 'the experiment output folder')
-    .option('--json', 'the states as one JSON line')
-    .action(async (out: string, opts: { json?: boolean }) => {
-      const { status } = await readStatus(out);
+    .option('--json', 'the states as one JSON line (with --wait: progress lines first)')
+    .option('--wait', 'wait until no run is pending or running (a progress bar of finished runs meanwhile)')
+    .option('--interval <s>', 'with --wait: seconds between looks at the queue', '30')
+    .action(async (out: string, opts: { json?: boolean; wait?: boolean; interval: string }) => {
+      const interval = parseNumber('--interval', opts.interval, { min: 0.1 });
+      let { status } = await readStatus(out);
+      if (opts.wait) {
+        const settled = (st: ExperimentStatus): number =>
+          st.runs.filter((r) => r.state !== 'pending' && r.state !== 'running').length;
+        const progress = createProgress(io, {
+          label: 'runs settled',
+          total: status.runs.length,
+          json: Boolean(opts.json),
+        });
+        progress.update(settled(status));
+        while (settled(status) < status.runs.length) {
+          await new Promise((r) => setTimeout(r, interval * 1000));
+          ({ status } = await readStatus(out));
+          progress.update(settled(status));
+        }
+        progress.finish();
+      }
       if (opts.json) {
         printJson(io, { event: 'status', out: path.resolve(out), ...status });
         return;
