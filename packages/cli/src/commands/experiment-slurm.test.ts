@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -90,6 +90,31 @@ describe('slurm set-up', () => {
   });
 });
 
+describe('soo experiment run --executor: flags', () => {
+  const usage = async (args: string[], message: string | RegExp): Promise<void> => {
+    const io = captureIo();
+    expect(await main(['experiment', 'run', file, '--out', path.join(tmp, 'flags'), ...args], io)).toBe(2);
+    expect(io.stderr()).toMatch(message);
+  };
+  it('refuses flags that do not fit the executor, naming them', async () => {
+    await usage(['--partition', 'gpu', '--resubmit'], '--partition, --resubmit: only with --executor slurm');
+    await usage(['--executor', 'pbs'], '--executor: expected local or slurm, got "pbs"');
+    await usage(['--executor', 'slurm', '--jobs', '2'], '--jobs: only with --executor local');
+    await usage(['--executor', 'slurm', '--time', 'soon'], '--time: expected a Slurm time limit');
+    await usage(['--executor', 'slurm', '--sbatch-arg=--array=1-9'], 'soo sets this option itself');
+  });
+
+  it.skipIf(!existsSync(bin))('says where sbatch is missing (not a login node)', async () => {
+    const r = await runSoo(
+      ['experiment', 'run', file, '--out', path.join(tmp, 'no-sbatch'), '--executor', 'slurm'],
+      null,
+      { PATH: '/nonexistent' },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error [SCHEDULER_UNAVAILABLE]: sbatch is not on PATH');
+  });
+});
+
 describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-node Slurm)', () => {
   let cluster: TestCluster;
   beforeAll(async () => {
@@ -97,6 +122,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
   }, 120_000);
   afterAll(async () => {
     await cluster?.stop();
+    rmSync(tmp, { recursive: true, force: true });
   }, 120_000);
 
   it('runs arms x seeds as one job array; a scancelled task resumes with --resubmit to the local bytes', async () => {
@@ -226,7 +252,9 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
     expect(re.code, re.stderr).toBe(0);
     const resub = JSON.parse(re.stdout.trim()) as { submitted: boolean; job: string; runs: string[] };
     expect(resub).toMatchObject({ submitted: true, runs: [CANCELLED], array: '1%2' });
-    const end = await waitFor(out, 'the resubmitted task', (s) => s.runs.every((r) => r.state !== 'running' && r.state !== 'pending'));
+    const end = await waitFor(out, 'the resubmitted task', (s) =>
+      s.runs.every((r) => r.state !== 'running' && r.state !== 'pending'),
+    );
     expect(end.runs.map((r) => r.state)).toEqual(['done', 'done', 'done', 'done']);
     expect(end.runs.find((r) => r.run === CANCELLED)!.task).toBe(`${resub.job}_1`);
 

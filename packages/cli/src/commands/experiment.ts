@@ -99,7 +99,10 @@ export function registerExperiment(program: Command, io: Io): void {
       collect,
       [],
     )
-    .option('--resubmit', 'slurm: submit again the runs that are not done and not queued (failed, cancelled, pre-empted)')
+    .option(
+      '--resubmit',
+      'slurm: submit again the runs that are not done and not queued (failed, cancelled, pre-empted)',
+    )
     .action(async (file: string, opts: RunFlags) => {
       const jobs = parseNumber('--jobs', opts.jobs, { integer: true, min: 1 });
       if (opts.executor !== 'local' && opts.executor !== 'slurm')
@@ -108,7 +111,9 @@ export function registerExperiment(program: Command, io: Io): void {
       if (opts.executor === 'local' && slurmOnly.length)
         throw new UsageError(`${slurmOnly.join(', ')}: only with --executor slurm`);
       if (opts.executor === 'slurm' && opts.jobs !== '1')
-        throw new UsageError('--jobs: only with --executor local (Slurm runs the tasks; see --array-parallelism)');
+        throw new UsageError(
+          '--jobs: only with --executor local (Slurm runs the tasks; see --array-parallelism)',
+        );
       const slurm = opts.executor === 'slurm' ? parseSlurmFlags(opts) : null;
       const cfg = await readExperimentConfig(file);
       const out = path.resolve(
@@ -253,7 +258,9 @@ export function registerExperiment(program: Command, io: Io): void {
 
   exp
     .command('report')
-    .description('build the report from the finished runs of an output folder, and name the runs still missing')
+    .description(
+      'build the report from the finished runs of an output folder, and name the runs still missing',
+    )
     .argument('<out>', 'the experiment output folder')
     .option('--json', 'the summary as one JSON line')
     .action(async (out: string, opts: { json?: boolean }) => {
@@ -278,9 +285,7 @@ export function registerExperiment(program: Command, io: Io): void {
       }
       io.err(
         `report: ${path.join(out, 'report.md')} (${summaries.length} of ${status.runs.length} runs)\n` +
-          (missing.length
-            ? `missing ${missing.length}: ${missing.map(describeMissing).join(', ')}\n`
-            : ''),
+          (missing.length ? `missing ${missing.length}: ${missing.map(describeMissing).join(', ')}\n` : ''),
       );
     });
 }
@@ -328,7 +333,12 @@ function statusTable(st: ExperimentStatus, out: string): string {
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = rows.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   const counts = new Map<string, number>();
   for (const r of st.runs) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
   const sources = [st.sources.squeue ? 'squeue' : null, st.sources.sacct ? 'sacct' : null].filter(Boolean);

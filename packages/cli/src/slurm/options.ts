@@ -88,8 +88,7 @@ export function parseSlurmFlags(f: SlurmFlags): SlurmOptions {
   if (f.gpusPerTask !== undefined) o.gpusPerTask = positiveInt('--gpus-per-task', f.gpusPerTask);
   if (f.cpusPerTask !== undefined) o.cpusPerTask = positiveInt('--cpus-per-task', f.cpusPerTask);
   if (f.mem !== undefined) {
-    if (!MEM.test(f.mem))
-      throw new UsageError(`--mem: expected a size such as 16G or 4000M, got "${f.mem}"`);
+    if (!MEM.test(f.mem)) throw new UsageError(`--mem: expected a size such as 16G or 4000M, got "${f.mem}"`);
     o.mem = f.mem;
   }
   if (f.account !== undefined) o.account = word('--account', f.account);

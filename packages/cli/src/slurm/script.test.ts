@@ -58,9 +58,13 @@ describe('sbatch script', () => {
   it('refuses flags that do not fit, naming the flag', () => {
     expect(() => parseSlurmFlags({ time: 'two hours' })).toThrow(/--time: expected a Slurm time limit/);
     expect(() => parseSlurmFlags({ mem: '32 GB' })).toThrow(/--mem: expected a size/);
-    expect(() => parseSlurmFlags({ gpusPerTask: '0' })).toThrow(/--gpus-per-task: expected a whole number >= 1/);
+    expect(() => parseSlurmFlags({ gpusPerTask: '0' })).toThrow(
+      /--gpus-per-task: expected a whole number >= 1/,
+    );
     expect(() => parseSlurmFlags({ arrayParallelism: '1.5' })).toThrow(/--array-parallelism/);
-    expect(() => parseSlurmFlags({ partition: 'gpu; rm -rf /' })).toThrow(/--partition: .* is not a Slurm name/);
+    expect(() => parseSlurmFlags({ partition: 'gpu; rm -rf /' })).toThrow(
+      /--partition: .* is not a Slurm name/,
+    );
     expect(() => parseSlurmFlags({ sbatchArg: ['--array=0-9'] })).toThrow(/soo sets this option itself/);
     expect(() => parseSlurmFlags({ sbatchArg: ['constraint=a100'] })).toThrow(/expected one sbatch option/);
     expect(() => parseSlurmFlags({ setup: ['a\nb'] })).toThrow(/no newlines/);
@@ -78,14 +82,18 @@ describe('squeue and sacct output', () => {
   });
 
   it('reads states and exit codes from sacct -P -X', () => {
-    const a = parseSacct('12_0|COMPLETED|0:0\n12_1|CANCELLED by 0|0:15\n12_2|FAILED|3:0\n12_[3-4]|PENDING|0:0\n');
+    const a = parseSacct(
+      '12_0|COMPLETED|0:0\n12_1|CANCELLED by 0|0:15\n12_2|FAILED|3:0\n12_[3-4]|PENDING|0:0\n',
+    );
     expect(a.get('12_1')).toEqual({ job: '12', task: 1, state: 'CANCELLED', exitCode: 0 });
     expect(a.get('12_2')).toMatchObject({ state: 'FAILED', exitCode: 3 });
     expect(a.size).toBe(3);
   });
 
   it('names the array task a process runs in', () => {
-    expect(currentSlurmTask({ SLURM_ARRAY_JOB_ID: '12', SLURM_ARRAY_TASK_ID: '3', SLURM_JOB_ID: '15' })).toBe('12_3');
+    expect(currentSlurmTask({ SLURM_ARRAY_JOB_ID: '12', SLURM_ARRAY_TASK_ID: '3', SLURM_JOB_ID: '15' })).toBe(
+      '12_3',
+    );
     expect(currentSlurmTask({ SLURM_JOB_ID: '15' })).toBe('15');
     expect(currentSlurmTask({})).toBeUndefined();
   });

@@ -79,9 +79,7 @@ export async function experimentStatus(out: string, runIds: readonly string[]): 
     };
     const t = latest.get(run);
     const task = t ? taskKey(t.job, t.task) : undefined;
-    const where = t
-      ? { task, slurmLog: path.join(out, 'slurm', LOG_DIR, `${t.job}_${t.task}.log`) }
-      : {};
+    const where = t ? { task, slurmLog: path.join(out, 'slurm', LOG_DIR, `${t.job}_${t.task}.log`) } : {};
     if (isRunDone(dir)) {
       runs.push({ ...base, ...where, state: 'done' });
       continue;
@@ -105,7 +103,12 @@ export async function experimentStatus(out: string, runIds: readonly string[]): 
     const exit = await readTaskExit(dir);
     const ownExit = exit && exit.job === t.job && exit.task === t.task ? exit : null;
     if (a && (QUEUED.has(a.state) || RUNNING.has(a.state)) && !queue) {
-      runs.push({ ...base, ...where, state: RUNNING.has(a.state) ? 'running' : 'pending', slurmState: a.state });
+      runs.push({
+        ...base,
+        ...where,
+        state: RUNNING.has(a.state) ? 'running' : 'pending',
+        slurmState: a.state,
+      });
       continue;
     }
     if (a || ownExit) {

@@ -4,7 +4,17 @@
 // Elsewhere `ensureSlurm` says why the Slurm tests are skipped.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -47,7 +57,9 @@ export function ensureSlurm(machine: { root?: boolean; apt?: boolean; binaries?:
     r = spawnSync('apt-get', install, { env, encoding: 'utf8', timeout: 900_000 });
   }
   if (r.status !== 0)
-    throw new Error(`apt-get ${install.join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
+    throw new Error(
+      `apt-get ${install.join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`,
+    );
   const still = binaries.filter((b) => !which(b));
   if (still.length) throw new Error(`apt-get install slurm-wlm munge did not provide ${still.join(', ')}`);
   return null;
@@ -165,7 +177,7 @@ export async function startTestCluster(
     if (stopped) return;
     stopped = true;
     spawnSync('scancel', ['--user', os.userInfo().username], { env, timeout: 30_000 });
-    for (let t0 = Date.now(); Date.now() - t0 < 15_000; ) {
+    for (let t0 = Date.now(); Date.now() - t0 < 15_000;) {
       const q = spawnSync('squeue', ['-h'], { env, encoding: 'utf8', timeout: 10_000 });
       if (q.status !== 0 || q.stdout.trim() === '') break;
       await sleep(250);
@@ -196,7 +208,11 @@ export async function startTestCluster(
     start('slurmctld', ['-D', '-f', conf]);
     start('slurmd', ['-D', '-f', conf, '-N', node]);
     for (let t0 = Date.now(); ; await sleep(250)) {
-      const r = spawnSync('sinfo', ['-h', '-n', node, '-o', '%T'], { env, encoding: 'utf8', timeout: 10_000 });
+      const r = spawnSync('sinfo', ['-h', '-n', node, '-o', '%T'], {
+        env,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       if (r.status === 0 && r.stdout.trim() === 'idle') break;
       const dead = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
       if (dead || Date.now() - t0 > timeoutMs)

@@ -121,9 +121,7 @@ export async function lockRunDir(dir: string, options: string | LockOptions = {}
     }
     const holderAlive =
       holder &&
-      (holder.host === me.host
-        ? alive(holder.pid)
-        : !(opts.holderGone && (await opts.holderGone(holder))));
+      (holder.host === me.host ? alive(holder.pid) : !(opts.holderGone && (await opts.holderGone(holder))));
     if (holder && holderAlive) {
       throw new RunError(
         'RUN_LOCKED',
