@@ -44,7 +44,7 @@ writeFileSync(
     backend: 'tfjs-wasm',
     arms: ['soo', 'exposure'],
     seeds: [1, 2],
-    train: { layer: 1, epochs: 10, batch: 1, lr: 1e-2, r: 2, alpha: 4, pairs },
+    train: { layer: 1, epochs: 16, batch: 1, lr: 1e-2, r: 2, alpha: 4, pairs },
     eval: { scenarios: ['main'], n: 2, maxNewTokens: 2, batch: 2 },
   }),
 );
@@ -186,7 +186,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
       why: expect.stringContaining(`already submitted as job ${first.job}`),
     });
 
-    // scancel one task mid-training, as soon as it has a checkpoint past step 0 (20 steps in all)
+    // scancel one task mid-training, as soon as it has a checkpoint past step 0 (32 steps in all)
     const cancelledDir = path.join(out, 'runs', CANCELLED);
     const stateFile = path.join(cancelledDir, 'adapter', 'checkpoint', 'state.json');
     const step = (): number => {
@@ -202,7 +202,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
     const c = spawnSync('scancel', [task], { encoding: 'utf8' });
     expect(c.status, c.stderr).toBe(0);
     const cancelledAt = step();
-    expect(cancelledAt, 'the task finished training before it was cancelled').toBeLessThan(20);
+    expect(cancelledAt, 'the task finished training before it was cancelled').toBeLessThan(32);
 
     const after = await waitFor(out, 'the other tasks to finish', (s) =>
       s.runs.every((r) => r.state === 'done' || r.state === 'failed'),
@@ -213,7 +213,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
     const failed = after.runs.find((r) => r.run === CANCELLED)!;
     expect(failed).toMatchObject({ task, log: path.join(cancelledDir, 'run.log') });
     expect(failed.checkpointStep).toBeGreaterThanOrEqual(cancelledAt);
-    expect(failed.checkpointStep).toBeLessThan(20);
+    expect(failed.checkpointStep).toBeLessThan(32);
     expect(existsSync(path.join(cancelledDir, 'done.json'))).toBe(false);
     // the text status names it too
     const text = captureIo();

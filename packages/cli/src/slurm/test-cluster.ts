@@ -45,24 +45,40 @@ export function ensureSlurm(machine: { root?: boolean; apt?: boolean; binaries?:
     return {
       skip: `${missing.join(', ')} missing and ${root ? 'apt-get is not available' : 'this is not root'}: install Debian's slurm-wlm and munge to run the Slurm tests`,
     };
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   process.stderr.write('slurm tests: installing slurm-wlm and munge with apt-get\n');
   const install = ['install', '-y', '--no-install-recommends', 'slurm-wlm', 'munge'];
-  let r = spawnSync('apt-get', install, { env, encoding: 'utf8', timeout: 900_000 });
+  let r = aptGet(install);
   if (r.status !== 0) {
     // a fresh machine's package lists may be empty: update, then try again
-    const u = spawnSync('apt-get', ['update'], { env, encoding: 'utf8', timeout: 900_000 });
-    if (u.status !== 0)
-      throw new Error(`apt-get update failed (exit ${u.status}): ${(u.stderr ?? '').slice(-2000)}`);
-    r = spawnSync('apt-get', install, { env, encoding: 'utf8', timeout: 900_000 });
+    const u = aptGet(['update']);
+    if (u.status !== 0) throw new Error(`apt-get update failed (exit ${u.status}): ${u.output.slice(-2000)}`);
+    r = aptGet(install);
   }
   if (r.status !== 0)
-    throw new Error(
-      `apt-get ${install.join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`,
-    );
+    throw new Error(`apt-get ${install.join(' ')} failed (exit ${r.status}): ${r.output.slice(-2000)}`);
   const still = binaries.filter((b) => !which(b));
   if (still.length) throw new Error(`apt-get install slurm-wlm munge did not provide ${still.join(', ')}`);
   return null;
+}
+
+/**
+ * apt-get, non-interactive. Other test files may run apt at the same time (the docs' chromium set-up): wait
+ * for dpkg's lock (DPkg::Lock::Timeout), and retry while another apt holds the package lists' lock.
+ */
+function aptGet(args: string[]): { status: number | null; output: string } {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const deadline = Date.now() + 900_000;
+  for (;;) {
+    const r = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], {
+      env,
+      encoding: 'utf8',
+      timeout: 900_000,
+    });
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    if (r.status === 0 || !/Could not get lock|Unable to lock/.test(output) || Date.now() > deadline)
+      return { status: r.status, output };
+    spawnSync('sleep', ['5']);
+  }
 }
 
 export interface TestCluster {
