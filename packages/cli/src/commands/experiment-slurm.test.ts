@@ -252,8 +252,16 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
     expect(re.code, re.stderr).toBe(0);
     const resub = JSON.parse(re.stdout.trim()) as { submitted: boolean; job: string; runs: string[] };
     expect(resub).toMatchObject({ submitted: true, runs: [CANCELLED], array: '1%2' });
+    // done.json is a run's last write; the task then exits and records its exit code
+    const exited = (id: string, job: string): boolean => {
+      try {
+        return json<{ job: string }>(path.join(out, 'runs', id, 'task-exit.json')).job === job;
+      } catch {
+        return false;
+      }
+    };
     const end = await waitFor(out, 'the resubmitted task', (s) =>
-      s.runs.every((r) => r.state !== 'running' && r.state !== 'pending'),
+      s.runs.every((r) => r.state === 'done' && exited(r.run, r.run === CANCELLED ? resub.job : first.job)),
     );
     expect(end.runs.map((r) => r.state)).toEqual(['done', 'done', 'done', 'done']);
     expect(end.runs.find((r) => r.run === CANCELLED)!.task).toBe(`${resub.job}_1`);
