@@ -2,12 +2,18 @@
 // squeue (pending, running) and sacct (finished tasks' states and exit codes).
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { isRunDone } from '@soo/core';
+import { hostname } from 'node:os';
+import { isRunDone, LOCK_FILE, type LockInfo } from '@soo/core';
 import { accountedTasks, queuedTasks, taskKey } from './scheduler.js';
 import { LOG_DIR, TASK_EXIT_FILE } from './script.js';
 import { latestTasks, readSubmissions } from './submissions.js';
 
-export type RunStateName = 'done' | 'pending' | 'running' | 'failed' | 'not-submitted' | 'unknown';
+/**
+ * done: done.json written. pending / running: in Slurm's queue (running also: a live local process holds
+ * the run's lock). failed: submitted, left the queue unfinished (Slurm's state and the exit code say how).
+ * not-started: never submitted, nobody writing it. unknown: submitted, but squeue could not be asked.
+ */
+export type RunStateName = 'done' | 'pending' | 'running' | 'failed' | 'not-started' | 'unknown';
 
 export interface RunState {
   run: string;
@@ -22,6 +28,8 @@ export interface RunState {
   /** The run's log (run-one's output) and the task's Slurm log. */
   log: string;
   slurmLog?: string;
+  /** A local process (not a Slurm task) writing the run: its pid. */
+  pid?: number;
   /** The optimizer step of the run's training checkpoint (what a resubmitted task resumes from), if any. */
   checkpointStep: number | null;
 }
@@ -36,6 +44,23 @@ interface TaskExit {
   job: string;
   task: number;
   exitCode: number;
+}
+
+/** The pid of a live process on this host that holds the run folder's lock, if any. */
+async function localWriter(runDir: string): Promise<number | null> {
+  let holder: Partial<LockInfo>;
+  try {
+    holder = JSON.parse(await fsp.readFile(path.join(runDir, LOCK_FILE), 'utf8')) as Partial<LockInfo>;
+  } catch {
+    return null;
+  }
+  if (holder.host !== hostname() || typeof holder.pid !== 'number') return null;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return holder.pid;
 }
 
 async function readCheckpointStep(runDir: string): Promise<number | null> {
@@ -85,7 +110,13 @@ export async function experimentStatus(out: string, runIds: readonly string[]): 
       continue;
     }
     if (!t || !task) {
-      runs.push({ ...base, state: 'not-submitted' });
+      // never submitted: a local process may be writing it (`soo experiment run` here)
+      const pid = await localWriter(dir);
+      runs.push({
+        ...base,
+        state: pid === null ? 'not-started' : 'running',
+        ...(pid === null ? {} : { pid }),
+      });
       continue;
     }
     const q = queue?.get(task);

@@ -26,7 +26,7 @@ export type SubmitResult =
 
 function summary(st: ExperimentStatus): string {
   const n = (s: string): number => st.runs.filter((r) => r.state === s).length;
-  return (['done', 'pending', 'running', 'failed', 'not-submitted', 'unknown'] as const)
+  return (['done', 'pending', 'running', 'failed', 'not-started', 'unknown'] as const)
     .filter((s) => n(s) > 0)
     .map((s) => `${n(s)} ${s}`)
     .join(', ');
