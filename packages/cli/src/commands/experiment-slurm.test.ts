@@ -152,7 +152,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
         '--array-parallelism',
         '2',
         '--setup',
-        'export SOO_SLURM_SETUP_RAN=1',
+        'echo "setup line ran"',
         '--json',
         ...extra,
       ]);
@@ -173,7 +173,7 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
       '#SBATCH --time=10:00',
       '#SBATCH --cpus-per-task=1',
       '#SBATCH --mem=400M',
-      'export SOO_SLURM_SETUP_RAN=1',
+      'echo "setup line ran"',
       `RUNS=(${RUNS.join(' ')})`,
     ])
       expect(script).toContain(line);
@@ -273,8 +273,11 @@ describe.skipIf(skip !== null)('soo experiment run --executor slurm (a real one-
       );
       const job = id === CANCELLED ? resub.job : first.job;
       expect(exit).toMatchObject({ job, task: i, exitCode: 0 });
-      expect(readFileSync(path.join(out, 'slurm', 'logs', `${job}_${i}.log`), 'utf8')).toContain(
-        `soo: task ${job}_${i} (${id}) exited 0`,
+      const log = readFileSync(path.join(out, 'slurm', 'logs', `${job}_${i}.log`), 'utf8');
+      expect(log).toContain(`soo: task ${job}_${i} (${id}) exited 0`);
+      // the --setup line ran first, then soo on the node from the task's PATH
+      expect(log).toMatch(
+        new RegExp(`^setup line ran\\nsoo: task ${job}_${i} runs ${id} on .* with .*node v\\d+`),
       );
       expect(leftovers(path.join(out, 'runs', id))).toEqual([]);
       // the same bytes as the local executor, the cancelled-and-resumed run included

@@ -137,7 +137,7 @@ export function registerExperiment(program: Command, io: Io): void {
           name: cfg.name,
           out,
           runIds: runs.map((r) => r.id),
-          soo: [process.execPath, bin],
+          soo: { node: process.execPath, bin },
           options: slurm,
           resubmit: Boolean(opts.resubmit),
         });

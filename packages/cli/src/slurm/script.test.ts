@@ -15,7 +15,7 @@ describe('sbatch script', () => {
       name: 'sweep',
       out: '/shared/sweep-results',
       runIds: ['soo-seed1', 'soo-seed2', 'none'],
-      soo: ['/opt/node/bin/node', "/home/a b/soo's/bin.js"],
+      soo: { node: '/opt/node/bin/node', bin: "/home/a b/soo's/bin.js" },
       options: parseSlurmFlags({
         partition: 'gpu',
         time: '1-02:00:00',
@@ -50,8 +50,10 @@ describe('sbatch script', () => {
     expect(text.indexOf('module load cuda/12.4')).toBeLessThan(text.lastIndexOf('experiment run-one'));
     expect(text).toContain('RUNS=(soo-seed1 soo-seed2 none)');
     expect(text).toContain(
-      `/opt/node/bin/node '/home/a b/soo'\\''s/bin.js' experiment run-one "$dir/run.json" --json >>"$dir/run.log" 2>&1`,
+      `"$node" '/home/a b/soo'\\''s/bin.js' experiment run-one "$dir/run.json" --json >>"$dir/run.log" 2>&1`,
     );
+    // node from the task's PATH (after --setup), else the one that submitted
+    expect(text).toContain('node="$(command -v node || echo /opt/node/bin/node)"');
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
   });
 

@@ -13,8 +13,12 @@ export interface ScriptInput {
   out: string;
   /** Every run id of the experiment, in plan order: array task i runs runIds[i]. */
   runIds: readonly string[];
-  /** How a task starts soo: the absolute node binary and the CLI entry point, as words. */
-  soo: readonly string[];
+  /**
+   * How a task starts soo: `node` from the task's PATH (the submitting shell's, as sbatch exports it, after
+   * the --setup lines), else this absolute node binary; and the CLI entry point that planned the runs (on
+   * the shared filesystem).
+   */
+  soo: { node: string; bin: string };
   options: SlurmOptions;
 }
 
@@ -80,8 +84,9 @@ export function sbatchScript(s: ScriptInput): string {
     'run="${RUNS[$SLURM_ARRAY_TASK_ID]}"',
     `dir=${shellQuote(`${s.out}/runs`)}/"$run"`,
     'task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
-    'echo "soo: task $task runs $run on $(hostname)"',
-    `${s.soo.map(shellQuote).join(' ')} experiment run-one "$dir/run.json" --json >>"$dir/run.log" 2>&1`,
+    `node="$(command -v node || echo ${shellQuote(s.soo.node)})"`,
+    'echo "soo: task $task runs $run on $(hostname) with $node $("$node" --version)"',
+    `"$node" ${shellQuote(s.soo.bin)} experiment run-one "$dir/run.json" --json >>"$dir/run.log" 2>&1`,
     'code=$?',
     `printf '{"job":"%s","task":%s,"run":"%s","exitCode":%s,"host":"%s","finished":"%s"}\\n' \\`,
     '  "$SLURM_ARRAY_JOB_ID" "$SLURM_ARRAY_TASK_ID" "$run" "$code" "$(hostname)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\',

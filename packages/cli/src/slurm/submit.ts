@@ -14,7 +14,7 @@ export interface SubmitInput {
   out: string;
   /** Every run id, in plan order (array task i runs runIds[i]). */
   runIds: readonly string[];
-  soo: readonly string[];
+  soo: { node: string; bin: string };
   options: SlurmOptions;
   /** Resubmit the unfinished runs of an experiment that was submitted before. */
   resubmit: boolean;
