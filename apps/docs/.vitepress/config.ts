@@ -40,6 +40,7 @@ export default defineConfig({
           { text: '3. Write a backend', link: '/tutorials/backend' },
           { text: '4. RL: detect and fine-tune a deceptive agent', link: '/tutorials/rl' },
           { text: '5. Deploy a SOO-tuned model', link: '/tutorials/deploy' },
+          { text: '6. Sweeping layers on a Slurm cluster', link: '/tutorials/slurm' },
         ],
       },
       {

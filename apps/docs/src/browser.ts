@@ -37,7 +37,12 @@ export function ensureChromium(
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   process.stderr.write('browser tests: installing chromium with apt-get (about a minute)\n');
   for (const args of [['update'], ['install', '-y', 'chromium']]) {
-    const r = spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 900_000 });
+    // another test's set-up may run apt at the same time (slurm's): wait for dpkg's lock
+    const r = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], {
+      env,
+      encoding: 'utf8',
+      timeout: 900_000,
+    });
     if (r.status !== 0) {
       throw new Error(
         `apt-get ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').slice(-2000)}`,

@@ -3,7 +3,8 @@
 // than the page says, is a failing test.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { ensureSlurm, startTestCluster, type TestCluster } from '@soo/cli/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBuilt, freshLayout, runShell } from './layout.js';
 import { collectSnippets, matchOutput, pageSnippets } from './snippets.js';
 
@@ -11,8 +12,15 @@ const docsDir = path.resolve(__dirname, '..', 'docs');
 const snippets = collectSnippets(docsDir);
 const pages = [...new Set(snippets.map((s) => s.page))];
 const tsPages = pages.filter((p) => snippets.some((s) => s.page === p && s.lang === 'ts'));
-const bashPages = pages.filter((p) => snippets.some((s) => s.page === p && s.lang === 'bash'));
+// Pages that submit to Slurm run against a one-node cluster on localhost (installed with apt as root when
+// missing; elsewhere skipped, with the reason).
+const SLURM_PAGES = ['tutorials/slurm.md'];
+const allBashPages = pages.filter((p) => snippets.some((s) => s.page === p && s.lang === 'bash'));
+const bashPages = allBashPages.filter((p) => !SLURM_PAGES.includes(p));
+const slurmPages = allBashPages.filter((p) => SLURM_PAGES.includes(p));
 const cacheDir = path.resolve(__dirname, '..', '.tutorial-cache');
+const slurmSkip = slurmPages.length ? (ensureSlurm()?.skip ?? null) : null;
+if (slurmSkip) process.stderr.write(`Slurm tutorials skipped: ${slurmSkip}\n`);
 const MARK = '\u0000snippet-end';
 
 describe('docs tutorials run as written', () => {
@@ -61,16 +69,33 @@ describe('docs tutorials run as written', () => {
   });
 
   describe.runIf(bashPages.length > 0)('shell tutorials (from a fresh-clone layout)', () => {
-    it.each(bashPages)('%s', (page) => {
-      expect(cliBuilt(), 'packages/cli/dist/bin.js: run npm run build first').toBe(true);
-      const dir = freshLayout();
-      for (const b of snippets.filter((s) => s.page === page)) {
-        const r = runShell(b.code, dir);
-        const where = `${b.page}:${b.line}`;
-        if (process.env.DOCS_PRINT_OUTPUT) process.stderr.write(`--- ${where}\n${r.stdout}\n`);
-        expect(r.status, `${where} exited ${r.status}\n${r.stderr.slice(-3000)}`).toBe(0);
-        expect(matchOutput(b.output ?? [], r.stdout.split('\n')), where).toBeNull();
-      }
-    });
+    it.each(bashPages)('%s', (page) => runBashPage(page));
+  });
+
+  it('the Slurm pages are the ones listed', () => {
+    expect(slurmPages).toEqual(SLURM_PAGES);
+  });
+
+  describe.skipIf(slurmSkip !== null)('shell tutorials on a one-node Slurm cluster', () => {
+    let cluster: TestCluster | undefined;
+    beforeAll(async () => {
+      cluster = await startTestCluster();
+    }, 120_000);
+    afterAll(async () => {
+      await cluster?.stop();
+    }, 120_000);
+    it.each(slurmPages)('%s', (page) => runBashPage(page));
   });
 });
+
+function runBashPage(page: string): void {
+  expect(cliBuilt(), 'packages/cli/dist/bin.js: run npm run build first').toBe(true);
+  const dir = freshLayout();
+  for (const b of snippets.filter((s) => s.page === page)) {
+    const r = runShell(b.code, dir);
+    const where = `${b.page}:${b.line}`;
+    if (process.env.DOCS_PRINT_OUTPUT) process.stderr.write(`--- ${where}\n${r.stdout}\n`);
+    expect(r.status, `${where} exited ${r.status}\n${r.stderr.slice(-3000)}`).toBe(0);
+    expect(matchOutput(b.output ?? [], r.stdout.split('\n')), where).toBeNull();
+  }
+}

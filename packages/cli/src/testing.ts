@@ -20,3 +20,6 @@ export async function runCli(args: string[]): Promise<{ code: number; out: strin
   const code = await main(args, io);
   return { code, out: io.stdout(), err: io.stderr() };
 }
+
+/** A one-node Slurm cluster on localhost for tests (installed with apt as root when missing). */
+export { ensureSlurm, startTestCluster, type TestCluster } from './slurm/test-cluster.js';

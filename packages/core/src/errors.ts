@@ -51,7 +51,10 @@ export type SooErrorCode =
   | 'RUN_SETTINGS_MISMATCH'
   | 'RUN_NO_CHECKPOINT'
   | 'RUN_EXISTS'
-  | 'RUN_LOCKED';
+  | 'RUN_LOCKED'
+  // cluster schedulers (soo experiment run --executor slurm)
+  | 'SCHEDULER_UNAVAILABLE'
+  | 'SCHEDULER_FAILED';
 
 export interface SooErrorOptions {
   /** File the problem was found in, when there is one. */
@@ -95,6 +98,8 @@ export class DataError extends SooError {}
 export class OutputError extends SooError {}
 /** Run folders: resume settings that differ, no checkpoint, a finished run, a folder another process holds. */
 export class RunError extends SooError {}
+/** A cluster scheduler's command is missing (not a login node) or refused a submission. */
+export class SchedulerError extends SooError {}
 
 export function isSooError(e: unknown): e is SooError {
   return e instanceof SooError;

@@ -20,6 +20,10 @@ import { resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
 import { createProgress } from '../progress.js';
+import { parseSlurmFlags, slurmFlagsGiven, type SlurmFlags } from '../slurm/options.js';
+import { currentSlurmTask, slurmHolderGone } from '../slurm/scheduler.js';
+import { experimentStatus, type ExperimentStatus, type RunState } from '../slurm/status.js';
+import { submitExperiment } from '../slurm/submit.js';
 
 /** The built `soo` entry point next to this module (dist/bin.js), for child runs. */
 function binPath(): string {
@@ -70,8 +74,47 @@ export function registerExperiment(program: Command, io: Io): void {
     .option('--out <dir>', 'output folder (default: <name>-results beside the experiment file)')
     .option('--jobs <n>', 'runs at once; above 1 each run is its own soo process', '1')
     .option('--json', 'progress and the summary as JSON lines')
-    .action(async (file: string, opts: { out?: string; jobs: string; json?: boolean }) => {
+    .option(
+      '--executor <local|slurm>',
+      'local: run here (--jobs at once); slurm: submit one Slurm job array, one task per run, and return',
+      'local',
+    )
+    .option('--partition <name>', 'slurm: sbatch --partition')
+    .option('--time <limit>', 'slurm: time limit per task (sbatch --time, e.g. 2:00:00)')
+    .option('--gpus-per-task <n>', 'slurm: sbatch --gpus-per-task')
+    .option('--cpus-per-task <n>', 'slurm: sbatch --cpus-per-task')
+    .option('--mem <size>', 'slurm: memory per task (sbatch --mem, e.g. 32G)')
+    .option('--account <name>', 'slurm: sbatch --account')
+    .option('--qos <name>', 'slurm: sbatch --qos')
+    .option('--array-parallelism <n>', 'slurm: at most n tasks at once (the %n of --array)')
+    .option(
+      '--sbatch-arg <arg>',
+      'slurm: one more sbatch option, e.g. --sbatch-arg=--constraint=a100 (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--setup <line>',
+      'slurm: a shell line each task runs first, e.g. "module load cuda" or "source venv/bin/activate" (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--resubmit',
+      'slurm: submit again the runs that are not done and not queued (failed, cancelled, pre-empted)',
+    )
+    .action(async (file: string, opts: RunFlags) => {
       const jobs = parseNumber('--jobs', opts.jobs, { integer: true, min: 1 });
+      if (opts.executor !== 'local' && opts.executor !== 'slurm')
+        throw new UsageError(`--executor: expected local or slurm, got "${opts.executor}"`);
+      const slurmOnly = [...slurmFlagsGiven(opts), ...(opts.resubmit ? ['--resubmit'] : [])];
+      if (opts.executor === 'local' && slurmOnly.length)
+        throw new UsageError(`${slurmOnly.join(', ')}: only with --executor slurm`);
+      if (opts.executor === 'slurm' && opts.jobs !== '1')
+        throw new UsageError(
+          '--jobs: only with --executor local (Slurm runs the tasks; see --array-parallelism)',
+        );
+      const slurm = opts.executor === 'slurm' ? parseSlurmFlags(opts) : null;
       const cfg = await readExperimentConfig(file);
       const out = path.resolve(
         opts.out ?? path.join(path.dirname(path.resolve(file)), `${cfg.name}-results`),
@@ -85,6 +128,34 @@ export function registerExperiment(program: Command, io: Io): void {
         const dir = path.join(out, 'runs', spec.id);
         if (isRunDone(dir)) continue;
         todo.push({ spec, file: await writeRunSpec(dir, spec) });
+      }
+      if (slurm) {
+        const bin = binPath();
+        if (!existsSync(bin))
+          throw new UsageError(`--executor slurm runs the built CLI (${bin}) in each task; build it first`);
+        const r = await submitExperiment({
+          name: cfg.name,
+          out,
+          runIds: runs.map((r) => r.id),
+          soo: { node: process.execPath, bin },
+          options: slurm,
+          resubmit: Boolean(opts.resubmit),
+        });
+        if (opts.json)
+          printJson(io, {
+            event: 'submitted',
+            out,
+            ...(r.submitted
+              ? { submitted: true, job: r.job, runs: r.runs, array: r.array, script: r.script }
+              : { submitted: false, why: r.why }),
+          });
+        else if (r.submitted)
+          io.err(
+            `submitted job ${r.job}: ${r.runs.length} of ${runs.length} runs (array ${r.array})\n` +
+              `script: ${r.script}\nstatus: soo experiment status ${out}\nreport: soo experiment report ${out}\n`,
+          );
+        else io.err(`not submitted: ${r.why}\n`);
+        return;
       }
       const progress = createProgress(io, { label: 'runs', total: runs.length, json: Boolean(opts.json) });
       let done = runs.length - todo.length;
@@ -133,23 +204,148 @@ export function registerExperiment(program: Command, io: Io): void {
         io.err(`${spec.id}: already done\n`);
         return;
       }
-      const summary = await executeRun(runFile, (name) => resolveBackend(name), {
-        onPhase: (phase) =>
-          opts.json
-            ? printJson(io, { event: 'phase', run: spec.id, phase })
-            : io.err(`${spec.id}: ${phase}\n`),
-      });
+      const job = currentSlurmTask();
+      const summary = await executeRun(
+        runFile,
+        (name) => resolveBackend(name),
+        {
+          onPhase: (phase) =>
+            opts.json
+              ? printJson(io, { event: 'phase', run: spec.id, phase })
+              : io.err(`${spec.id}: ${phase}\n`),
+        },
+        // a task's lock names its Slurm task; a lock left on another node by a task that left the queue
+        // (pre-empted) is stale
+        { lock: { ...(job ? { job } : {}), holderGone: slurmHolderGone } },
+      );
       if (opts.json) printJson(io, { event: 'summary', ...summary });
     });
 
   exp
-    .command('report')
-    .description('rebuild the report from the finished runs of an output folder')
+    .command('status')
+    .description(
+      "each run's state: done, pending, running, failed (exit code, log), from the run folders and Slurm's squeue/sacct",
+    )
     .argument('<out>', 'the experiment output folder')
-    .action(async (out: string) => {
-      const cfg = await readExperimentConfig(path.join(out, 'experiment.json'));
-      const summaries = await readRunSummaries(path.join(out, 'runs'));
-      await writeExperimentReport(out, cfg, summaries);
-      io.err(`report: ${path.join(out, 'report.md')} (${summaries.length} runs)\n`);
+    .option('--json', 'the states as one JSON line (with --wait: progress lines first)')
+    .option('--wait', 'wait until no run is pending or running (a progress bar of finished runs meanwhile)')
+    .option('--interval <s>', 'with --wait: seconds between looks at the queue', '30')
+    .action(async (out: string, opts: { json?: boolean; wait?: boolean; interval: string }) => {
+      const interval = parseNumber('--interval', opts.interval, { min: 0.1 });
+      let { status } = await readStatus(out);
+      if (opts.wait) {
+        const settled = (st: ExperimentStatus): number =>
+          st.runs.filter((r) => r.state !== 'pending' && r.state !== 'running').length;
+        const progress = createProgress(io, {
+          label: 'runs settled',
+          total: status.runs.length,
+          json: Boolean(opts.json),
+        });
+        progress.update(settled(status));
+        while (settled(status) < status.runs.length) {
+          await new Promise((r) => setTimeout(r, interval * 1000));
+          ({ status } = await readStatus(out));
+          progress.update(settled(status));
+        }
+        progress.finish();
+      }
+      if (opts.json) {
+        printJson(io, { event: 'status', out: path.resolve(out), ...status });
+        return;
+      }
+      io.out(statusTable(status, path.resolve(out)));
     });
+
+  exp
+    .command('report')
+    .description(
+      'build the report from the finished runs of an output folder, and name the runs still missing',
+    )
+    .argument('<out>', 'the experiment output folder')
+    .option('--json', 'the summary as one JSON line')
+    .action(async (out: string, opts: { json?: boolean }) => {
+      const { cfg, status } = await readStatus(out);
+      const summaries = await readRunSummaries(path.join(out, 'runs'));
+      const missing = status.runs.filter((r) => r.state !== 'done');
+      const table = await writeExperimentReport(
+        out,
+        cfg,
+        summaries,
+        missing.map((r) => r.run),
+      );
+      if (opts.json) {
+        printJson(io, {
+          event: 'summary',
+          out: path.resolve(out),
+          runs: summaries.length,
+          missing: missing.map(({ run, state, exitCode, log }) => ({ run, state, exitCode, log })),
+          warnings: experimentWarnings(table),
+        });
+        return;
+      }
+      io.err(
+        `report: ${path.join(out, 'report.md')} (${summaries.length} of ${status.runs.length} runs)\n` +
+          (missing.length ? `missing ${missing.length}: ${missing.map(describeMissing).join(', ')}\n` : ''),
+      );
+    });
+}
+
+interface RunFlags extends SlurmFlags {
+  out?: string;
+  jobs: string;
+  json?: boolean;
+  executor: string;
+  resubmit?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readStatus(
+  out: string,
+): Promise<{ cfg: Awaited<ReturnType<typeof readExperimentConfig>>; status: ExperimentStatus }> {
+  const cfg = await readExperimentConfig(path.join(out, 'experiment.json'));
+  const status = await experimentStatus(
+    path.resolve(out),
+    planRuns(cfg).map((r) => r.id),
+  );
+  return { cfg, status };
+}
+
+function describeMissing(r: RunState): string {
+  const exit = r.exitCode !== undefined && r.exitCode !== null ? `, exit ${r.exitCode}` : '';
+  return `${r.run} (${r.state}${r.slurmState && r.state === 'failed' ? ` ${r.slurmState}` : ''}${exit})`;
+}
+
+/** The status as an aligned text table, one run a line, then the counts. */
+function statusTable(st: ExperimentStatus, out: string): string {
+  const rows = [
+    ['run', 'state', 'task', 'slurm', 'exit', 'checkpoint', 'log'],
+    ...st.runs.map((r) => [
+      r.run,
+      r.state,
+      r.task ?? '-',
+      r.slurmState ? r.slurmState + (r.reason ? ` (${r.reason})` : '') : '-',
+      r.exitCode === undefined || r.exitCode === null ? '-' : String(r.exitCode),
+      r.checkpointStep === null ? '-' : `step ${r.checkpointStep}`,
+      path.relative(out, r.log),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const lines = rows.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  const counts = new Map<string, number>();
+  for (const r of st.runs) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
+  const sources = [st.sources.squeue ? 'squeue' : null, st.sources.sacct ? 'sacct' : null].filter(Boolean);
+  return (
+    lines.join('\n') +
+    '\n' +
+    `${st.runs.length} runs: ${[...counts].map(([k, v]) => `${v} ${k}`).join(', ')}` +
+    ` (from the run folders${sources.length ? ` and ${sources.join(', ')}` : ''})\n`
+  );
 }

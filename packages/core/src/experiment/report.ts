@@ -133,6 +133,7 @@ export function experimentMarkdown(
   cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>,
   t: ExperimentTable,
   runs: readonly RunSummary[],
+  missing: readonly string[] = [],
 ): string {
   const lines = [
     `# Experiment: ${cfg.name}`,
@@ -144,6 +145,12 @@ export function experimentMarkdown(
       const w = experimentWarnings(t);
       return w.length === 0 ? [] : [...w.map((x) => `> **Warning:** ${x}.`), ''];
     })(),
+    ...(missing.length === 0
+      ? []
+      : [
+          `> **Incomplete:** ${missing.length} of ${runs.length + missing.length} runs are not finished and not in this report: ${missing.join(', ')}.`,
+          '',
+        ]),
     '## Deceptive rate (Perspectives: correct rate), %',
     '',
     `| scenario | ${t.arms.map((a) => `${a} rate | ${a} paper`).join(' | ')} |`,
@@ -209,13 +216,15 @@ export async function writeExperimentReport(
   outDir: string,
   cfg: Pick<ExperimentConfig, 'name' | 'model' | 'seeds' | 'arms'>,
   runs: readonly RunSummary[],
+  /** Run ids of the experiment that are not finished (named in the report and results.json). */
+  missing: readonly string[] = [],
 ): Promise<ExperimentTable> {
   const t = aggregate(runs, cfg.arms);
   await writeFileAtomic(
     path.join(outDir, 'results.json'),
-    JSON.stringify({ table: t, runs }, null, 2) + '\n',
+    JSON.stringify({ table: t, runs, ...(missing.length ? { missing } : {}) }, null, 2) + '\n',
   );
-  await writeFileAtomic(path.join(outDir, 'report.md'), experimentMarkdown(cfg, t, runs));
+  await writeFileAtomic(path.join(outDir, 'report.md'), experimentMarkdown(cfg, t, runs, missing));
   const main = t.scenarios.includes('main') ? 'main' : t.scenarios[0];
   if (main) {
     await writeFileAtomic(

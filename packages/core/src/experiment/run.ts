@@ -20,6 +20,7 @@ import { measureCapability, readCapabilityTexts, writeCapability } from '../eval
 import { runEvaluation, writeEvaluation } from '../eval/evaluate.js';
 import { measureLatentSoo, writeLatent } from '../eval/latent.js';
 import { removeStaleTemps, writeFileAtomic } from '../fs.js';
+import { lockRunDir, type LockOptions } from '../run/lock.js';
 import { loadTokenizer } from '../tokenizer.js';
 import { trainSoo, type TrainStepEvent } from '../train/loop.js';
 import { resolveTrainSettings, trainingPadId } from '../train/presets.js';
@@ -43,6 +44,14 @@ export interface RunEvents {
   onTrainStep?: (event: TrainStepEvent) => void;
 }
 
+export interface ExecuteRunOptions {
+  /**
+   * How the run folder is locked while this process writes it (a second writer is RUN_LOCKED): the job
+   * recorded in the lock, and how to tell that a holder on another host is gone (see `lockRunDir`).
+   */
+  lock?: Omit<LockOptions, 'command'>;
+}
+
 export function isRunDone(runDir: string): boolean {
   return existsSync(path.join(runDir, 'done.json'));
 }
@@ -53,11 +62,16 @@ export async function writeRunSpec(runDir: string, spec: RunSpec): Promise<strin
   return file;
 }
 
-/** Execute the run described by `<runDir>/run.json`; returns its summary (also written to summary.json). */
+/**
+ * Execute the run described by `<runDir>/run.json`; returns its summary (also written to summary.json).
+ * The run folder is locked for the whole run: two processes (two cluster tasks, a task and a local run)
+ * never write the same run folder; the second gets RUN_LOCKED.
+ */
 export async function executeRun(
   runFile: string,
   getBackend: (name?: string) => Promise<Backend>,
   events: RunEvents = {},
+  options: ExecuteRunOptions = {},
 ): Promise<RunSummary> {
   const runDir = path.dirname(runFile);
   const spec = JSON.parse(await fsp.readFile(runFile, 'utf8')) as RunSpec;
@@ -65,6 +79,21 @@ export async function executeRun(
     throw new FormatError('DATA_INVALID', `${runFile}: not a run spec (expected "arm" and "experiment")`, {
       file: runFile,
     });
+  const lock = await lockRunDir(runDir, { ...options.lock, command: 'experiment run' });
+  try {
+    return await executeLocked(runFile, runDir, spec, getBackend, events);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function executeLocked(
+  runFile: string,
+  runDir: string,
+  spec: RunSpec,
+  getBackend: (name?: string) => Promise<Backend>,
+  events: RunEvents,
+): Promise<RunSummary> {
   const exp = spec.experiment;
   // temp files of atomic writes that a killed earlier attempt left behind
   for (const d of ['', 'eval', 'latent', 'capability']) await removeStaleTemps(path.join(runDir, d));
@@ -101,6 +130,8 @@ export async function executeRun(
         seed: spec.seed,
         outDir: path.join(runDir, 'adapter'),
         resume: true,
+        // the run folder's lock (above) covers the adapter folder
+        lock: false,
         describe: { model: exp.model, run: spec.id },
         ...(events.onTrainStep ? { onStep: events.onTrainStep } : {}),
       });

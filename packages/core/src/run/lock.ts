@@ -2,7 +2,8 @@
  * A run folder is locked while a process writes it: `<dir>/.soo.lock` holds {pid, host, started}. The
  * lock file appears whole and exclusively (a hard link of a complete temp file); a second writer gets RUN_LOCKED naming the holder's pid and
  * host. A lock left by a process that no longer runs on this host (killed with SIGKILL, a crash) is stale
- * and is taken over.
+ * and is taken over; so is one from another host when the caller's `holderGone` says so (its scheduler
+ * job left the queue: a pre-empted cluster task).
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -17,6 +18,20 @@ export interface LockInfo {
   host: string;
   started: string;
   command?: string;
+  /** The scheduler job that holds the lock (e.g. a Slurm array task "12_3"), when there is one. */
+  job?: string;
+}
+
+export interface LockOptions {
+  /** What writes the folder (recorded in the lock). */
+  command?: string;
+  /** The scheduler job of this process (recorded in the lock, for `holderGone` of a later writer). */
+  job?: string;
+  /**
+   * For a holder on another host (whose pid cannot be checked from here): whether it is gone, e.g. its
+   * scheduler job has left the queue. Gone holders' locks are stale and taken over.
+   */
+  holderGone?: (holder: LockInfo) => boolean | Promise<boolean>;
 }
 
 export interface RunLock {
@@ -37,21 +52,28 @@ async function readLock(file: string): Promise<LockInfo | null> {
   try {
     const j = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<LockInfo>;
     if (typeof j.pid === 'number' && typeof j.host === 'string')
-      return { pid: j.pid, host: j.host, started: String(j.started ?? '') };
+      return {
+        pid: j.pid,
+        host: j.host,
+        started: String(j.started ?? ''),
+        ...(typeof j.job === 'string' ? { job: j.job } : {}),
+      };
   } catch {
     // unreadable or half-written: treated as stale below
   }
   return null;
 }
 
-/** Take the lock of run folder `dir` (which must exist). */
-export async function lockRunDir(dir: string, command?: string): Promise<RunLock> {
+/** Take the lock of run folder `dir` (which must exist); `options` as a string is the command. */
+export async function lockRunDir(dir: string, options: string | LockOptions = {}): Promise<RunLock> {
+  const opts: LockOptions = typeof options === 'string' ? { command: options } : options;
   const file = path.join(dir, LOCK_FILE);
   const me: LockInfo = {
     pid: process.pid,
     host: hostname(),
     started: new Date().toISOString(),
-    ...(command ? { command } : {}),
+    ...(opts.command ? { command: opts.command } : {}),
+    ...(opts.job ? { job: opts.job } : {}),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
     let held = false;
@@ -97,10 +119,13 @@ export async function lockRunDir(dir: string, command?: string): Promise<RunLock
         field: 'pid',
       });
     }
-    if (holder && (holder.host !== me.host || alive(holder.pid))) {
+    const holderAlive =
+      holder &&
+      (holder.host === me.host ? alive(holder.pid) : !(opts.holderGone && (await opts.holderGone(holder))));
+    if (holder && holderAlive) {
       throw new RunError(
         'RUN_LOCKED',
-        `${dir}: another soo process is writing this run folder (pid ${holder.pid} on host ${holder.host}, since ${holder.started}); wait for it, stop it, or choose another --out. If that process is gone, delete ${file}`,
+        `${dir}: another soo process is writing this run folder (pid ${holder.pid} on host ${holder.host}${holder.job ? `, job ${holder.job}` : ''}, since ${holder.started}); wait for it, stop it, or choose another --out. If that process is gone, delete ${file}`,
         { file, field: 'pid' },
       );
     }
