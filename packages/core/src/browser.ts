@@ -32,3 +32,4 @@ export * from './data/pair-templates.js';
 export * from './data/scenarios.js';
 export * from './eval/latent-measure.js';
 export * from './toy-architecture.js';
+export * from './rope.js';
