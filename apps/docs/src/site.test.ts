@@ -175,7 +175,7 @@ describe.skipIf(skip !== null)('the docs site in chromium', () => {
   it('the try page runs the toy model before and after the SOO adapter, as Node does', async () => {
     const page = await open(`${server.url}/try.html`);
     await page.waitForSelector('#try-status[data-state="ready"], #try-error', { timeout: 120_000 });
-    expect(await page.$('#try-error'), await page.textContent('.try-model')).toBeNull();
+    expect(await page.$('#try-error'), (await page.textContent('.try-model')) ?? '').toBeNull();
     // The reader types a prompt of their own: another main-scenario item than the default.
     const prompt = generateScenario({ kind: 'main', n: 2, seed: 1, suffix: 'gemma' })[1]!.prompt;
     expect(await page.inputValue('#try-prompt')).not.toBe(prompt);
@@ -184,7 +184,7 @@ describe.skipIf(skip !== null)('the docs site in chromium', () => {
     expect(pair.self).toMatch(/^You want to steal the /);
     await page.click('#try-run');
     await page.waitForSelector('#try-latent tbody tr, #try-error', { timeout: 300_000 });
-    expect(await page.$('#try-error'), await page.textContent('.try-model')).toBeNull();
+    expect(await page.$('#try-error'), (await page.textContent('.try-model')) ?? '').toBeNull();
     const backend = (await page.textContent('#try-backend'))!.trim();
     expect(['tfjs-webgl', 'tfjs-wasm', 'tfjs-cpu']).toContain(backend);
     const shown = {
@@ -217,8 +217,18 @@ describe.skipIf(skip !== null)('the docs site in chromium', () => {
     // WebGL's shaders sum in another order (3e-7 against tfjs-wasm when this was written, in chromium's
     // software WebGL); 1e-3 there, since a GPU may keep fewer bits in its float textures.
     const tol = backend === 'tfjs-webgl' ? 1e-3 : 1e-4;
-    expect(relativeError(shown.rows.map((r) => r.before), want.before.latent)).toBeLessThan(tol);
-    expect(relativeError(shown.rows.map((r) => r.after), want.after.latent)).toBeLessThan(tol);
+    expect(
+      relativeError(
+        shown.rows.map((r) => r.before),
+        want.before.latent,
+      ),
+    ).toBeLessThan(tol);
+    expect(
+      relativeError(
+        shown.rows.map((r) => r.after),
+        want.after.latent,
+      ),
+    ).toBeLessThan(tol);
     expect(want.before.answer.length).toBeGreaterThan(0);
     expect(shown.before).toBe(want.before.answer);
     expect(shown.after).toBe(want.after.answer);

@@ -507,7 +507,11 @@ export function adapterFromBytes(
   const file = new SafetensorsBytes(files.weights, weights);
   const tensors = new Map<string, AdapterTensor>();
   for (const info of file.tensors()) {
-    tensors.set(info.name, { dtype: info.dtype, shape: info.shape.slice(), data: file.readFloat32(info.name) });
+    tensors.set(info.name, {
+      dtype: info.dtype,
+      shape: info.shape.slice(),
+      data: file.readFloat32(info.name),
+    });
   }
   const adapter: LoraAdapter = { config, tensors };
   if (file.metadata !== undefined) adapter.metadata = { ...file.metadata };

@@ -83,4 +83,3 @@ function errnoCode(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : String(e);
 }
-

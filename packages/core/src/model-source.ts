@@ -4,9 +4,8 @@
  * asks for them). Sources in memory (memory-model-source.ts, re-exported here): `memoryModelSource` serves
  * tensors built in memory (a fresh model to train in full), `safetensorsModelSource` a checkpoint's bytes.
  */
-import type { HostTensor, ModelSource, WeightSource } from './backend-spec.js';
+import type { ModelSource, WeightSource } from './backend-spec.js';
 import { loadDecoderConfig } from './config.js';
-import type { DecoderConfig } from './config-types.js';
 import { WeightStore } from './safetensors/index.js';
 import { STORED_DTYPES } from './memory-model-source.js';
 
@@ -35,4 +34,3 @@ export async function openModelSource(
   };
   return { dir, config, weights, close: () => store.close() };
 }
-

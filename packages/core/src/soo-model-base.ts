@@ -10,7 +10,6 @@
 import type {
   Backend,
   BackendModel,
-  ComputeDtype,
   HostTensor,
   Intervention,
   LoadOptions,
@@ -38,7 +37,6 @@ import {
   type LmTrainerOptions,
   type SooTrainerOptions,
 } from './train/model-trainers.js';
-import type { Seed } from './rng.js';
 
 /**
  * One hook request: a hook-point name to capture, or a `HookSpec` whose `replace` runs on host tensors (a

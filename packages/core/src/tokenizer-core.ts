@@ -137,7 +137,6 @@ function tokenString(v: unknown): string | null {
   return null;
 }
 
-
 /** `name` inside the folder (or URL) `dir`, for messages: one slash between them. */
 function fileIn(dir: string, name: string): string {
   if (dir === '' || dir === '.') return name;
@@ -150,8 +149,7 @@ export function chatTemplateOf(cfg: Record<string, unknown>): string | null {
   if (typeof ct === 'string') return ct;
   if (Array.isArray(ct)) {
     const def = ct.find((t) => t && typeof t === 'object' && (t as { name?: unknown }).name === 'default') as
-      | { template?: unknown }
-      | undefined;
+      { template?: unknown } | undefined;
     if (def && typeof def.template === 'string') return def.template;
   }
   return null;

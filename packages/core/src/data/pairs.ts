@@ -2,12 +2,7 @@
 import { DataError } from '../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { readJsonlFile, requireStringField } from './jsonl.js';
-import {
-  checkDisjoint,
-  validateTemplate,
-  type PairTemplate,
-  type SelfOtherPair,
-} from './pair-templates.js';
+import { checkDisjoint, validateTemplate, type PairTemplate, type SelfOtherPair } from './pair-templates.js';
 import { TEST_VOCABULARY, type TestVocabulary } from './vocabulary.js';
 
 export * from './pair-templates.js';
@@ -58,4 +53,3 @@ export async function writePairsJsonl(file: string, pairs: readonly SelfOtherPai
   const text = pairs.map((p) => JSON.stringify({ self: p.self, other: p.other }) + '\n').join('');
   await writeFileAtomic(file, text);
 }
-

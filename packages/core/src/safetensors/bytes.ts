@@ -52,11 +52,7 @@ export class SafetensorsBytes {
         { file, field: 'header length' },
       );
     }
-    const header = parseSafetensorsHeader(
-      file,
-      bytes.subarray(8, 8 + headerLength),
-      size - 8 - headerLength,
-    );
+    const header = parseSafetensorsHeader(file, bytes.subarray(8, 8 + headerLength), size - 8 - headerLength);
     this.metadata = header.metadata;
     this.ordered = header.tensors;
     this.byName = new Map(header.tensors.map((t) => [t.name, t]));

@@ -343,4 +343,3 @@ export function missingTensorError(file: string, name: string, available: Iterab
     { file, field: name },
   );
 }
-
