@@ -1,12 +1,23 @@
 // `@soo/backend-tfjs/browser`: it bundles for a browser with no Node API and no file path (the page serves
 // the wasm binaries), and in Node, where WebGL is missing, its `tfjs-webgl` fails with a typed error the
 // page falls back on.
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackendError, getBackend, listBackends, unregisterBackend } from '@soo/core';
+import {
+  BackendError,
+  adapterFromBytes,
+  getBackend,
+  listBackends,
+  loadModel,
+  loadModelFromSource,
+  safetensorsModelSource,
+  unregisterBackend,
+} from '@soo/core';
+import { hfTinyDir } from '@soo/core/testing';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TFJS_WEBGL, createTfjsWebglBackend } from './browser.js';
+import { TFJS_WEBGL, createTfjsCpuBackend, createTfjsWebglBackend } from './browser.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -45,5 +56,38 @@ describe('@soo/backend-tfjs/browser', () => {
     await expect(getBackend(TFJS_WEBGL)).rejects.toBeInstanceOf(BackendError);
     // Without a name the registry falls back to the next one, as the page does.
     expect((await getBackend()).name).toBe('tfjs-wasm');
+  });
+
+  it('loads a model from bytes in memory exactly as from its folder (adapter included)', async () => {
+    const backend = await createTfjsCpuBackend();
+    const dir = hfTinyDir('llama');
+    const fromDisk = await loadModel(backend, dir, { adapterDir: path.join(dir, 'adapter') });
+    const fromBytes = await loadModelFromSource(
+      backend,
+      safetensorsModelSource(
+        fromDisk.config,
+        new Uint8Array(readFileSync(path.join(dir, 'model.safetensors'))),
+      ),
+    );
+    try {
+      await fromBytes.attachAdapter(
+        adapterFromBytes(
+          readFileSync(path.join(dir, 'adapter', 'adapter_config.json'), 'utf8'),
+          new Uint8Array(readFileSync(path.join(dir, 'adapter', 'adapter_model.safetensors'))),
+        ),
+      );
+      const input = { ids: [[1, 5, 9, 14, 3]], hooks: ['model.layers.1.mlp.down_proj'] };
+      for (const adapter of [false, true]) {
+        const a = await fromDisk.forward({ ...input, adapter });
+        const b = await fromBytes.forward({ ...input, adapter });
+        expect(a.logits!.data.some((v) => v !== 0)).toBe(true);
+        // The same weights on the same kernels: bit-identical.
+        expect(b.logits!.data).toEqual(a.logits!.data);
+        expect(b.hooks).toEqual(a.hooks);
+      }
+    } finally {
+      fromDisk.dispose();
+      fromBytes.dispose();
+    }
   });
 });
