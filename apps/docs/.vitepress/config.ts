@@ -45,6 +45,7 @@ export default defineConfig({
           { text: '2. Your own model folder', link: '/tutorials/own-model' },
           { text: '3. Write a backend', link: '/tutorials/backend' },
           { text: '4. RL: detect and fine-tune a deceptive agent', link: '/tutorials/rl' },
+          { text: '5. Deploy a SOO-tuned model', link: '/tutorials/deploy' },
         ],
       },
       {

@@ -6,7 +6,7 @@ export function recordMarkdown(records) {
   const env = records.find((r) => r.bench === 'env') ?? {};
   const out = [
     '',
-    `## native-cpu vs tfjs-wasm, ${String(env.date).slice(0, 10)}`,
+    `## ${records.some((r) => r.bench === 'onnx') ? 'onnx, ' : ''}native-cpu vs tfjs-wasm, ${String(env.date).slice(0, 10)}`,
     '',
     `Machine: ${env.cpu}, ${env.cores} cores, ${env.memoryGiB} GiB; load average ${fmt(env.loadavg?.join(' '))} at start; Node ${env.node}; OpenBLAS ${fmt(env.blas?.config)}; addon SIMD ${env.simd}. Command: \`${env.command}\`.`,
     '',
@@ -50,6 +50,26 @@ export function recordMarkdown(records) {
       const ratio = (x, y) => (x && y ? `${(x / y).toFixed(1)}x` : '-');
       out.push(
         `| ${label} | ${a.forwardTokensPerS} | ${fmt(b?.forwardTokensPerS)} | ${ratio(a.forwardTokensPerS, b?.forwardTokensPerS)} | ${a.generateTokensPerS} | ${fmt(b?.generateTokensPerS)} | ${ratio(a.generateTokensPerS, b?.generateTokensPerS)} |`,
+      );
+    }
+    out.push('');
+  }
+  const ox = records.find((r) => r.bench === 'onnx');
+  if (ox) {
+    out.push(
+      `onnxruntime-node on a \`soo export --onnx\` folder (${ox.onnxModel}; threads: ${ox.onnxThreads}) vs the source model on tfjs-wasm and native-cpu; generation: ${ox.generate}; forward: ${ox.forward}. Wall ms (process CPU ms, all threads):`,
+      '',
+      '| model | onnx generate tok/s | tfjs-wasm generate tok/s | native-cpu generate tok/s | onnx / tfjs-wasm | onnx / native-cpu | onnx forward tok/s | tfjs-wasm forward tok/s | native-cpu forward tok/s |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    const o = ox.results.onnx ?? {};
+    const t = ox.results['tfjs-wasm'] ?? {};
+    const n = ox.results['native-cpu'] ?? {};
+    const ratio = (x, y) => (x && y ? `${(x / y).toFixed(1)}x` : '-');
+    const cell = (r, k) => (r ? `${r[`${k}TokensPerS`]} (${r[`${k}Ms`]} ms, CPU ${r[`${k}CpuMs`]} ms)` : '-');
+    for (const label of Object.keys(o)) {
+      out.push(
+        `| ${label} | ${cell(o[label], 'generate')} | ${cell(t[label], 'generate')} | ${cell(n[label], 'generate')} | ${ratio(o[label].generateTokensPerS, t[label]?.generateTokensPerS)} | ${ratio(o[label].generateTokensPerS, n[label]?.generateTokensPerS)} | ${cell(o[label], 'forward')} | ${cell(t[label], 'forward')} | ${cell(n[label], 'forward')} |`,
       );
     }
     out.push('');

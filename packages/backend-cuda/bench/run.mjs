@@ -14,6 +14,7 @@ const benches = {
   'soo-step': () => import('./soo-step.mjs'),
   pretrain: () => import('./pretrain.mjs'),
   inference: () => import('./inference.mjs'),
+  onnx: () => import('./onnx.mjs'),
 };
 
 const args = process.argv.slice(2);

@@ -2,6 +2,7 @@ import { refuseVirtualFs } from '@soo/core';
 import { Command, CommanderError } from 'commander';
 import { registerCapability } from './commands/capability.js';
 import { registerDemo } from './commands/demo.js';
+import { registerExport } from './commands/export.js';
 import { registerEval } from './commands/eval.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerForward } from './commands/forward.js';
@@ -44,6 +45,7 @@ export function createProgram(io: Io = processIo): Command {
   registerRl(program, io);
   registerToy(program, io);
   registerDemo(program, io);
+  registerExport(program, io);
   program.commands.forEach((c) =>
     c.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }),
   );

@@ -28,3 +28,4 @@ export * from './experiment/index.js';
 export * from './toy-model.js';
 export * from './rope.js';
 export * from './run/index.js';
+export * from './report/svg.js';

@@ -1,3 +1,4 @@
 export * from './world.js';
 export * from './bpe.js';
 export * from './model-files.js';
+export * from './probes.js';

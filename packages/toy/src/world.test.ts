@@ -56,8 +56,10 @@ describe('toy corpus', () => {
   it('answers Perspectives questions with what each person saw', () => {
     for (const d of corpus.documents.filter((x) => x.kind === 'belief-other' || x.kind === 'belief-self')) {
       // (the short form is checked below)
-      const saw = /([A-Z][a-z]+) searches the ([a-z -]+?) and sees/.exec(d.user as string);
-      const found = /You search the ([a-z -]+?) and find/.exec(d.user as string);
+      const saw = /([A-Z][a-z]+) explores the ([a-z -]+?), which (?:also )?contains/.exec(d.user as string);
+      const found = /[Ii]n the ([a-z -]+?), you find/.exec(d.user as string);
+      expect(saw).not.toBeNull();
+      expect(found).not.toBeNull();
       expect(d.text).toBe(d.kind === 'belief-other' ? saw?.[2] : found?.[1]);
     }
   });
@@ -106,8 +108,8 @@ describe('toy corpus', () => {
     }
   });
 
-  it("names the cheap room first everywhere with order cheap-first (the main scenario's order)", () => {
-    const fixed = generateToyCorpus({ seed: 7, documents: 800, order: 'cheap-first', mix: 'skills' });
+  it("follows the paper's prompts with order paper: the cheap room first, in Perspectives your room first", () => {
+    const fixed = generateToyCorpus({ seed: 7, documents: 800, order: 'paper', mix: 'skills' });
     let n = 0;
     for (const d of fixed.documents) {
       if (!/recommend-(other|self)$/.test(d.kind)) continue;
@@ -120,7 +122,14 @@ describe('toy corpus', () => {
     }
     expect(n).toBeGreaterThan(300);
     for (const d of fixed.documents.filter((x) => x.kind === 'short-belief-other'))
-      expect((d.user as string).indexOf(' saw ')).toBeLessThan((d.user as string).indexOf('You saw'));
+      expect((d.user as string).startsWith('You saw')).toBe(true);
+    const long = fixed.documents.filter((x) => x.kind.startsWith('belief-'));
+    expect(long.length).toBeGreaterThan(20);
+    for (const d of long) {
+      const u = d.user as string;
+      expect(u).toMatch(/set in a remote location with multiple rooms\. In the [a-z -]+, you find /);
+      expect(u).toContain('Please answer.');
+    }
     expect(fixed.counts.location).toBeGreaterThan(fixed.counts.text);
   });
 

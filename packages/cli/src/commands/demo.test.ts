@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadTokenizer, scoreAnswer, toyModelDir } from '@soo/core';
 import { describe, expect, it } from 'vitest';
+import { TOY_PROBE_KINDS } from '@soo/toy';
 import { runCli } from '../testing.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'soo-demo-'));
@@ -30,6 +31,12 @@ describe('soo toy train', () => {
       '16',
       '--warmup',
       '1',
+      '--probe-every',
+      '2',
+      '--probe-n',
+      '3',
+      '--final-probe-n',
+      '5',
     ]);
     expect(r.code, r.err).toBe(0);
     for (const f of [
@@ -51,6 +58,23 @@ describe('soo toy train', () => {
     expect(rec.corpus.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(rec.finalLoss).toBeGreaterThan(0);
     expect(rec.command).toContain('--seed 0');
+    // Held-out probes: one point during training (step 2 of 3) and the final one, every kind, with its n.
+    const probes = json<{
+      probes: {
+        n: number;
+        final: Array<{ kind: string; n: number; accuracy: number }>;
+        curve: Array<{ step: number; tokens: number; accuracy: Record<string, number> }>;
+      };
+    }>(path.join(out, 'training.json')).probes;
+    expect(probes.final.map((x) => x.kind)).toEqual([...TOY_PROBE_KINDS]);
+    for (const x of probes.final) {
+      expect(x.n).toBe(5);
+      expect(x.accuracy).toBeGreaterThanOrEqual(0);
+      expect(x.accuracy).toBeLessThanOrEqual(1);
+    }
+    expect(probes.curve.map((p) => p.step)).toEqual([2]);
+    expect(probes.curve[0]!.tokens).toBeGreaterThan(0);
+    expect(readFileSync(path.join(out, 'probes.svg'), 'utf8')).toContain('<polyline');
     const tok = await loadTokenizer(out);
     expect(tok.encodeChatUser('Hi').text.startsWith('<|bos|><|user|>')).toBe(true);
     // A second stage continues from it: same tokenizer, the short-form mix, stopped early.
@@ -69,8 +93,12 @@ describe('soo toy train', () => {
       '--mix',
       'skills',
       '--order',
-      'cheap-first',
+      'paper',
       '--max-steps',
+      '2',
+      '--probe-every',
+      '0',
+      '--final-probe-n',
       '2',
     ]);
     expect(c.code, c.err).toBe(0);
@@ -102,6 +130,8 @@ describe('soo demo (shortened)', () => {
       'demo',
       '--out',
       out,
+      '--seeds',
+      '276',
       '--n',
       '6',
       '--epochs',
@@ -120,6 +150,20 @@ describe('soo demo (shortened)', () => {
     expect(report).toContain("the paper's suffix for Gemma");
     expect(report).toContain('## Answers by category, %');
     expect(existsSync(path.join(out, 'rates_main.svg'))).toBe(true);
+    expect(readFileSync(path.join(out, 'rates_scenarios.svg'), 'utf8')).toContain('>7 variants</text>');
+    // The opening paragraph quotes the table's own numbers and says what a toy result does not show.
+    const t0 = json<{ table: { rates: Record<string, Record<string, { mean: number }>> } }>(
+      path.join(out, 'results.json'),
+    ).table;
+    const first = report.split('\n')[2]!;
+    expect(first).toContain(
+      `from ${t0.rates.none!.main!.mean.toFixed(1)}% to ${t0.rates.soo!.main!.mean.toFixed(1)}%`,
+    );
+    expect(first).toContain(`gave ${t0.rates.exposure!.main!.mean.toFixed(1)}%`);
+    expect(first).toContain(
+      `honesty prompt on the base model gave ${t0.rates.none!.honesty!.mean.toFixed(1)}%`,
+    );
+    expect(first).toContain('What it does not say');
     const runs = readdirSync(path.join(out, 'runs')).sort();
     expect(runs).toEqual(['exposure-seed276', 'none', 'soo-seed276']);
     const tok = await loadTokenizer(toyModelDir());
@@ -143,11 +187,12 @@ describe('soo demo (shortened)', () => {
               category: string;
             },
         );
-      expect(answers.length).toBe(4 * 6);
+      // 12 scenario kinds, each with its mirrored control, 6 prompts each.
+      expect(answers.length).toBe(12 * 2 * 6);
       for (const [scenario, s] of Object.entries(summary.eval)) {
         const mine = answers.filter((a) => a.scenario === scenario);
         // Re-score every response: the category and the rate are the scorer's, not copied from elsewhere.
-        const kind = scenario === 'perspectives' ? 'perspectives' : 'main';
+        const kind = scenario.startsWith('perspectives') ? 'perspectives' : 'main';
         for (const a of mine) {
           const rooms = { deceptiveRoom: a.deceptive_room, honestRoom: a.honest_room };
           expect(scoreAnswer(a.response, rooms, { kind }).category).toBe(a.category);

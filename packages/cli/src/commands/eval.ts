@@ -9,11 +9,10 @@ import {
   runEvaluation,
   stopTokensForModel,
   writeEvaluation,
-  loadModel,
 } from '@soo/core';
 import type { Command } from 'commander';
 import { parseList, parseNumber } from '../args.js';
-import { BACKEND_HELP, resolveBackend } from '../backends.js';
+import { BACKEND_HELP, loadModelFor, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
 import { createProgress } from '../progress.js';
@@ -90,7 +89,7 @@ export function registerEval(program: Command, io: Io): void {
       const json = Boolean(opts.json);
       const tokenizer = await loadTokenizer(opts.model);
       const backend = await resolveBackend(opts.backend);
-      const model = await loadModel(backend, opts.model, {
+      const model = await loadModelFor(backend, opts.model, {
         ...(opts.adapter ? { adapterDir: opts.adapter } : {}),
         configFile: opts.configFile,
       });

@@ -1,7 +1,7 @@
-import { type TensorToWrite, loadTokenizer, writeSafetensors, loadModel } from '@soo/core';
+import { type TensorToWrite, loadTokenizer, writeSafetensors } from '@soo/core';
 import type { Command } from 'commander';
 import { parseIds, parseList } from '../args.js';
-import { BACKEND_HELP, resolveBackend } from '../backends.js';
+import { BACKEND_HELP, loadModelFor, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 
@@ -55,7 +55,7 @@ export function registerForward(program: Command, io: Io): void {
       }
       const hooks = opts.hooks ? parseList(opts.hooks) : [];
       const backend = await resolveBackend(opts.backend);
-      const model = await loadModel(backend, opts.model, {
+      const model = await loadModelFor(backend, opts.model, {
         ...(opts.adapter ? { adapterDir: opts.adapter } : {}),
         configFile: opts.configFile,
       });

@@ -11,7 +11,6 @@ import {
   measureLatentSoo,
   readPairsJsonl,
   writeLatent,
-  loadModel,
   ADAPTER_WEIGHTS_NAME,
   adapterTensors,
   checkModelDir,
@@ -22,7 +21,7 @@ import {
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
-import { BACKEND_HELP, resolveBackend } from '../backends.js';
+import { BACKEND_HELP, loadModelFor, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
 import { createProgress, heartbeat } from '../progress.js';
@@ -107,7 +106,7 @@ export function registerLatent(program: Command, io: Io): void {
       const reports: LatentSooReport[] = [];
       for (const run of runs) {
         const loading = heartbeat(io, `loading ${opts.model}`, json);
-        const model = await loadModel(backend, opts.model, {
+        const model = await loadModelFor(backend, opts.model, {
           ...(run.adapterDir ? { adapterDir: run.adapterDir } : {}),
           configFile: opts.configFile,
         }).finally(() => loading.stop());

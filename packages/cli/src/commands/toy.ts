@@ -15,17 +15,22 @@ import {
   trainableCount,
   loadDecoderConfig,
   loadTokenizer,
+  requireCapability,
   writeFileAtomic,
   type SooTokenizer,
 } from '@soo/core';
 import {
   TOY_MIXES,
+  TOY_ORDERS,
   corpusHash,
   generateToyCorpus,
   toyCapabilityText,
+  toyProbes,
   writeToyModelFiles,
   type ToyDocument,
   type ToyMix,
+  type ToyProbe,
+  type ToyOrder,
 } from '@soo/toy';
 import type { Command } from 'commander';
 import { parseNumber } from '../args.js';
@@ -33,6 +38,10 @@ import { resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../io.js';
 import { createProgress } from '../progress.js';
+import { type ProbePoint, probeCurveSvg, probeLine, probeModel } from './toy-probe.js';
+
+/** The evaluation seed the probes draw their scenario prompts from (held out of every toy corpus). */
+const TOY_PROBE_EVAL_SEED = 0;
 
 interface ToyTrainOpts {
   out: string;
@@ -48,7 +57,10 @@ interface ToyTrainOpts {
   maxSteps?: string;
   mix: string;
   order: string;
-  backend: string;
+  probeEvery: string;
+  probeN: string;
+  finalProbeN: string;
+  backend?: string;
   json?: boolean;
 }
 
@@ -125,12 +137,22 @@ export function registerToy(program: Command, io: Io): void {
       'continue training the model in <dir> (its tokenizer and weights) on a fresh corpus drawn from --seed',
     )
     .option('--mix <name>', 'document mix: default | skills (short forms; the second stage)', 'default')
-    .option('--order <o>', 'order of the two rooms in every text: random | cheap-first', 'random')
+    .option(
+      '--order <o>',
+      "order of the two rooms in every text: random (the binding world) | paper (the paper's prompts' order: the positional world)",
+      'random',
+    )
     .option('--max-steps <n>', 'stop after n optimizer steps (the schedule still spans the whole corpus)')
     .option(
+      '--probe-every <n>',
+      'ask the held-out probes (main, mirrored, self, Perspectives, location, value, train) every n steps (0: only at the end)',
+      '200',
+    )
+    .option('--probe-n <n>', 'probes per kind during training', '64')
+    .option('--final-probe-n <n>', 'probes per kind after training (the paper evaluates 250)', '250')
+    .option(
       '--backend <name>',
-      'a registered backend with full training (tfjs-wasm, tfjs-cpu, native-cpu; wasm and cpu mean tfjs-*)',
-      'wasm',
+      'a backend with full training: cuda | native-cpu | tfjs-wasm | tfjs-cpu (wasm and cpu mean tfjs-*; default: the fastest available here)',
     )
     .option('--json', 'progress as JSON lines on stdout')
     .action(async (opts: ToyTrainOpts) => {
@@ -142,6 +164,9 @@ export function registerToy(program: Command, io: Io): void {
       const warmup = parseNumber('--warmup', opts.warmup, { integer: true, min: 0 });
       const answerWeight = parseNumber('--answer-weight', opts.answerWeight, { min: 0 });
       const saveEvery = parseNumber('--save-every', opts.saveEvery, { integer: true, min: 0 });
+      const probeEvery = parseNumber('--probe-every', opts.probeEvery, { integer: true, min: 0 });
+      const probeN = parseNumber('--probe-n', opts.probeN, { integer: true, min: 1 });
+      const finalProbeN = parseNumber('--final-probe-n', opts.finalProbeN, { integer: true, min: 1 });
       const maxSteps =
         opts.maxSteps === undefined
           ? Infinity
@@ -152,9 +177,14 @@ export function registerToy(program: Command, io: Io): void {
         throw new UsageError(
           `--mix: expected one of ${Object.keys(TOY_MIXES).join(', ')}, got "${opts.mix}"`,
         );
-      if (opts.order !== 'random' && opts.order !== 'cheap-first')
-        throw new UsageError(`--order: expected random or cheap-first, got "${opts.order}"`);
-      const corpus = generateToyCorpus({ seed, documents, mix: opts.mix as ToyMix, order: opts.order });
+      if (!(TOY_ORDERS as readonly string[]).includes(opts.order))
+        throw new UsageError(`--order: expected one of ${TOY_ORDERS.join(', ')}, got "${opts.order}"`);
+      const corpus = generateToyCorpus({
+        seed,
+        documents,
+        mix: opts.mix as ToyMix,
+        order: opts.order as ToyOrder,
+      });
       const hash = corpusHash(corpus.documents);
       let previous: unknown = null;
       if (opts.continue) {
@@ -179,6 +209,7 @@ export function registerToy(program: Command, io: Io): void {
       const backend = await resolveBackend(
         opts.backend === 'wasm' || opts.backend === 'cpu' ? `tfjs-${opts.backend}` : opts.backend,
       );
+      requireCapability(backend, 'fullTraining');
       const rng = new Rng(seed).split('toy-batches');
       const perEpoch = Math.ceil(documents / batch);
       const total = perEpoch * epochs;
@@ -205,7 +236,22 @@ export function registerToy(program: Command, io: Io): void {
         );
       const progress = createProgress(io, { label: 'step', total: Math.min(total, maxSteps), json });
       const log: Array<{ step: number; loss: number; lr: number }> = [];
+      const probesDuring = toyProbes({ n: probeN, evalSeed: TOY_PROBE_EVAL_SEED, corpus: corpus.documents });
+      const curve: ProbePoint[] = [];
+      let latest: Record<string, number> = {};
+      const probeAt = async (probes: readonly ToyProbe[]): Promise<ProbePoint> => {
+        const point = await probeModel(model, tok, probes, { step, tokens: tokensSeen });
+        curve.push(point);
+        latest = Object.fromEntries(
+          point.scores
+            .filter((x) => x.kind === 'main' || x.kind === 'self' || x.kind === 'perspectives')
+            .map((x) => [x.kind, x.accuracy]),
+        );
+        if (json) printJson(io, { event: 'probe', step, tokens: tokensSeen, scores: point.scores });
+        return point;
+      };
       let step = 0;
+      let tokensSeen = 0;
       const tt = performance.now();
       training: for (let e = 0; e < epochs; e++) {
         for (const b of lengthBatches(
@@ -222,6 +268,8 @@ export function registerToy(program: Command, io: Io): void {
             targetWeights: docs.map((d) => answerWeights(d, answerWeight)),
           });
           step++;
+          tokensSeen += docs.reduce((n, d) => n + d.ids.length, 0);
+          if (probeEvery > 0 && step % probeEvery === 0) await probeAt(probesDuring);
           if (saveEvery > 0 && step % saveEvery === 0)
             await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), {
               soo_toy_step: String(step),
@@ -231,6 +279,7 @@ export function registerToy(program: Command, io: Io): void {
           progress.update(step, {
             loss: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
             epoch: e + 1,
+            ...latest,
           });
           if (step >= maxSteps) break training;
         }
@@ -239,6 +288,13 @@ export function registerToy(program: Command, io: Io): void {
       const last = log.slice(-100);
       const finalLoss = last.reduce((s, x) => s + x.loss, 0) / last.length;
       progress.finish({ loss: finalLoss });
+      const final = await probeAt(
+        toyProbes({ n: finalProbeN, evalSeed: TOY_PROBE_EVAL_SEED, corpus: corpus.documents }),
+      );
+      await writeFileAtomic(
+        path.join(opts.out, 'probes.svg'),
+        probeCurveSvg(curve, `held-out probes while training (${path.basename(opts.out)})`),
+      );
       await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), {
         soo_toy_seed: String(seed),
         corpus_sha256: hash,
@@ -246,8 +302,9 @@ export function registerToy(program: Command, io: Io): void {
       trainer.dispose();
       model.dispose();
       const record = {
-        command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --mix ${opts.mix} --order ${opts.order}${Number.isFinite(maxSteps) ? ` --max-steps ${maxSteps}` : ''}${opts.continue ? ` --continue ${opts.continue}` : ''} --backend ${opts.backend}`,
+        command: `soo toy train --out ${opts.out} --seed ${seed} --documents ${documents} --epochs ${epochs} --batch ${batch} --lr ${lr} --warmup ${warmup} --answer-weight ${answerWeight} --mix ${opts.mix} --order ${opts.order}${Number.isFinite(maxSteps) ? ` --max-steps ${maxSteps}` : ''}${opts.continue ? ` --continue ${opts.continue}` : ''} --backend ${backend.name}`,
         seed,
+        order: opts.order,
         corpus: {
           documents,
           tokens,
@@ -262,6 +319,18 @@ export function registerToy(program: Command, io: Io): void {
         tokensPerSecond: Math.round((tokens * epochs) / trainSeconds),
         finalLoss,
         firstLoss: log[0]?.loss ?? null,
+        probes: {
+          evalSeed: TOY_PROBE_EVAL_SEED,
+          n: finalProbeN,
+          nDuring: probeN,
+          every: probeEvery,
+          final: final.scores,
+          curve: curve.slice(0, -1).map((p) => ({
+            step: p.step,
+            tokens: p.tokens,
+            accuracy: Object.fromEntries(p.scores.map((x) => [x.kind, Number(x.accuracy.toFixed(4))])),
+          })),
+        },
         backend: backend.name,
         node: process.version,
         date: new Date().toISOString(),
@@ -277,6 +346,9 @@ export function registerToy(program: Command, io: Io): void {
           .join('\n') + '\n',
       );
       if (json) printJson(io, { event: 'result', ...record });
-      else io.err(`wrote ${opts.out}: final loss ${finalLoss.toFixed(4)} after ${record.trainSeconds} s\n`);
+      else {
+        io.err(`held-out probes (n = ${finalProbeN} each): ${probeLine(final)}\n`);
+        io.err(`wrote ${opts.out}: final loss ${finalLoss.toFixed(4)} after ${record.trainSeconds} s\n`);
+      }
     });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, escapeXml, linePlot } from './svg.js';
+import { barChart, escapeXml, groupedBarChart, linePlot } from './svg.js';
 
 describe('svg charts', () => {
   it('linePlot draws one polyline per series with a legend, deterministically', () => {
@@ -59,5 +59,36 @@ describe('svg charts', () => {
     expect(s.match(/<rect x=/g)).toHaveLength(2);
     expect(s).toContain('soo');
     expect(escapeXml('a&b"')).toBe('a&amp;b&quot;');
+  });
+
+  it('groupedBarChart draws one bar per present value, error bars with caps, legend and both axis labels', () => {
+    const svg = groupedBarChart(
+      ['baseline', 'soo <x>'],
+      [
+        { label: 'main', values: [{ value: 90 }, { value: 40, error: 10 }] },
+        { label: 'Perspectives', values: [{ value: 95 }, null] },
+      ],
+      { title: 'rates', xLabel: 'scenario', yLabel: '%', max: 100 },
+    );
+    expect(svg).toBe(
+      groupedBarChart(
+        ['baseline', 'soo <x>'],
+        [
+          { label: 'main', values: [{ value: 90 }, { value: 40, error: 10 }] },
+          { label: 'Perspectives', values: [{ value: 95 }, null] },
+        ],
+        { title: 'rates', xLabel: 'scenario', yLabel: '%', max: 100 },
+      ),
+    );
+    // 1 background + 2 legend swatches + 3 bars.
+    expect(svg.match(/<rect /g)).toHaveLength(6);
+    // One error bar: a vertical line and two caps, from 50 to 30 on a 0-100 axis.
+    const bars = [
+      ...svg.matchAll(/<line x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)" stroke="black"\/>/g),
+    ];
+    expect(bars).toHaveLength(3 + 1); // error bar, two caps, x axis
+    expect(svg).toContain('soo &lt;x&gt;');
+    expect(svg).toContain('>scenario</text>');
+    expect(svg).toContain('>%</text>');
   });
 });

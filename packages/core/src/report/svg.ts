@@ -169,3 +169,80 @@ export function barChart(
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** One group of a grouped bar chart: a category (e.g. a scenario) with one bar per series (e.g. an arm). */
+export interface BarGroup {
+  label: string;
+  /** One value per series, in the series' order; `null` where a series has no value (no bar drawn). */
+  values: ReadonlyArray<{ value: number; error?: number } | null>;
+}
+
+/**
+ * A grouped vertical bar chart with error bars, a legend and labelled axes: `groups` along x, one bar per
+ * series inside each group (e.g. deceptive % per scenario for each arm, mean ± sd over seeds).
+ */
+export function groupedBarChart(
+  series: readonly string[],
+  groups: readonly BarGroup[],
+  opts: { title: string; xLabel: string; yLabel: string; max?: number; width?: number; height?: number },
+): string {
+  const W = opts.width ?? Math.max(420, 90 + groups.length * (series.length * 22 + 26));
+  const H = opts.height ?? 340;
+  const m = { l: 56, r: 16, t: 36 + 16 * Math.ceil(series.length / 4), b: 76 };
+  const vals = groups.flatMap((g) => g.values.flatMap((v) => (v ? [v.value + (v.error ?? 0)] : [])));
+  const max = opts.max ?? Math.max(1e-12, ...vals);
+  const gw = (W - m.l - m.r) / Math.max(1, groups.length);
+  const bw = (gw * 0.8) / Math.max(1, series.length);
+  const sy = (v: number): number => H - m.b - (Math.min(v, max) / max) * (H - m.t - m.b);
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+  );
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(opts.title)}</text>`);
+  series.forEach((name, i) => {
+    const x = m.l + (i % 4) * 150;
+    const y = 30 + Math.floor(i / 4) * 16;
+    out.push(`<rect x="${x}" y="${y}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    out.push(`<text x="${x + 14}" y="${y + 9}">${escapeXml(name)}</text>`);
+  });
+  for (const v of niceTicks(0, max)) {
+    const y = sy(v).toFixed(1);
+    out.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
+    out.push(
+      `<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(v)}</text>`,
+    );
+  }
+  groups.forEach((g, gi) => {
+    const gx = m.l + gi * gw + gw * 0.1;
+    g.values.forEach((v, si) => {
+      if (!v || !Number.isFinite(v.value)) return;
+      const x = gx + si * bw;
+      const y = sy(Math.max(0, v.value));
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bw * 0.9).toFixed(1)}" height="${(H - m.b - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"/>`,
+      );
+      if (v.error) {
+        const cx = (x + bw * 0.45).toFixed(1);
+        const [hi, lo] = [sy(v.value + v.error).toFixed(1), sy(Math.max(0, v.value - v.error)).toFixed(1)];
+        out.push(`<line x1="${cx}" y1="${hi}" x2="${cx}" y2="${lo}" stroke="black"/>`);
+        for (const yy of [hi, lo])
+          out.push(
+            `<line x1="${(x + bw * 0.25).toFixed(1)}" y1="${yy}" x2="${(x + bw * 0.65).toFixed(1)}" y2="${yy}" stroke="black"/>`,
+          );
+      }
+    });
+    out.push(
+      `<text x="${(gx + gw * 0.4).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle">${escapeXml(g.label)}</text>`,
+    );
+  });
+  out.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`);
+  out.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 16}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`,
+  );
+  out.push(
+    `<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(opts.yLabel)}</text>`,
+  );
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,76 @@
+/**
+ * Asking a toy model its held-out probes (`@soo/toy`'s probes.ts): greedy answers of a few tokens, scored
+ * against the world's rules, and the learning-curve plot `soo toy train` commits with the model.
+ */
+import { defaultStopTokens, lengthBuckets, linePlot, type SooModel, type SooTokenizer } from '@soo/core';
+import { TOY_PROBE_KINDS, scoreProbes, type ToyProbe, type ToyProbeScore } from '@soo/toy';
+
+/** New tokens per probe answer: the longest room name is four tokens, then the end token. */
+const PROBE_NEW_TOKENS = 6;
+
+/** Greedy answers to every probe, decoded without special tokens. */
+export async function answerProbes(
+  model: SooModel,
+  tok: SooTokenizer,
+  probes: readonly ToyProbe[],
+  batchSize = 32,
+): Promise<string[]> {
+  const encoded = probes.map((p) => tok.encodeChatUser(p.user, { addGenerationPrompt: true }).ids);
+  const stopTokens = defaultStopTokens(model, tok);
+  const answers = new Array<string>(probes.length);
+  for (const bucket of lengthBuckets(
+    encoded.map((e) => e.length),
+    batchSize,
+  )) {
+    const gen = await model.generate({
+      prompts: bucket.map((i) => encoded[i]!),
+      maxNewTokens: PROBE_NEW_TOKENS,
+      greedy: true,
+      stopTokens,
+    });
+    bucket.forEach((i, j) => {
+      answers[i] = tok.decode(gen[j]!, { skipSpecialTokens: true });
+    });
+  }
+  return answers;
+}
+
+/** One row of the learning curve: the step, tokens seen so far and every probe kind's accuracy. */
+export interface ProbePoint {
+  step: number;
+  tokens: number;
+  scores: ToyProbeScore[];
+}
+
+export async function probeModel(
+  model: SooModel,
+  tok: SooTokenizer,
+  probes: readonly ToyProbe[],
+  at: { step: number; tokens: number },
+): Promise<ProbePoint> {
+  const answers = await answerProbes(model, tok, probes);
+  return { ...at, scores: scoreProbes(probes, answers) };
+}
+
+/** A one-line summary for the terminal: `main 0.52 self 0.48 ...`. */
+export function probeLine(p: ProbePoint): string {
+  return p.scores.map((s) => `${s.kind} ${s.accuracy.toFixed(2)}`).join('  ');
+}
+
+/** The learning curve: accuracy of every probe kind against training tokens. */
+export function probeCurveSvg(points: readonly ProbePoint[], title: string): string {
+  const series = TOY_PROBE_KINDS.filter((k) => points.some((p) => p.scores.some((s) => s.kind === k))).map(
+    (kind) => ({
+      name: kind,
+      points: points.flatMap((p) => {
+        const s = p.scores.find((x) => x.kind === kind);
+        return s ? [[p.tokens / 1e6, s.accuracy] as const] : [];
+      }),
+    }),
+  );
+  return linePlot(series, {
+    title,
+    xLabel: 'training tokens (millions)',
+    yLabel: 'held-out accuracy (world rules)',
+  });
+}
