@@ -10,7 +10,9 @@ import {
   LATENT_PROBE_TEMPLATE,
   TRAINING_ITEMS,
   adapterFromBytes,
+  addGenerationConfigEos,
   chatTemplateOf,
+  defaultStopTokens,
   fillTemplate,
   generateScenario,
   loadModelFromSource,
@@ -109,8 +111,9 @@ export async function loadTryModel(base: string): Promise<TryModel> {
   setTfjsWasmPaths(base + TRY_ASSETS.wasm);
   const dir = base + TRY_ASSETS.model;
   const adapterDir = base + TRY_ASSETS.adapter;
-  const [config, tokJson, tokCfg, weights, adapterConfig, adapterWeights] = await Promise.all([
+  const [config, generation, tokJson, tokCfg, weights, adapterConfig, adapterWeights] = await Promise.all([
     json(dir + 'config.json'),
+    json(dir + 'generation_config.json'),
     json(dir + 'tokenizer.json'),
     json(dir + 'tokenizer_config.json'),
     bytes(dir + 'model.safetensors'),
@@ -129,10 +132,8 @@ export async function loadTryModel(base: string): Promise<TryModel> {
     backend,
     safetensorsModelSource(decoder, weights, dir + 'model.safetensors'),
   );
-  // What `soo eval` stops on: the config's eos ids and the tokenizer's eos token.
-  const stopTokens = [...decoder.eosTokenIds];
-  const eos = tokenizer.specialId('eos');
-  if (eos !== undefined && !stopTokens.includes(eos)) stopTokens.push(eos);
+  // What `soo eval` stops on (`stopTokensForModel` in Node, which reads the same files).
+  const stopTokens = addGenerationConfigEos(defaultStopTokens({ config: decoder }, tokenizer), generation);
   return { model, tokenizer, adapter, adapterUrl, backend: backend.name, skipped, stopTokens };
 }
 

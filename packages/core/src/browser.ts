@@ -31,5 +31,6 @@ export * from './data/match.js';
 export * from './data/pair-templates.js';
 export * from './data/scenarios.js';
 export * from './eval/latent-measure.js';
+export * from './eval/stop-tokens.js';
 export * from './toy-architecture.js';
 export * from './rope.js';
