@@ -21,7 +21,13 @@ export default defineConfig({
       { text: 'Results', link: '/results' },
     ],
     sidebar: [
-      { text: 'Introduction', items: [{ text: 'Getting started', link: '/getting-started' }] },
+      {
+        text: 'Introduction',
+        items: [
+          { text: 'Getting started', link: '/getting-started' },
+          { text: 'Try it in your browser', link: '/try' },
+        ],
+      },
       {
         text: 'Concepts',
         items: [

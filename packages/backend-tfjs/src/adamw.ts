@@ -4,7 +4,7 @@
  * one step count per parameter). Core decides when to step and the clipping coefficient (`gradScale`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { FormatError, type AdamWStepOptions, type HostTensor } from '@soo/core';
+import { FormatError, type AdamWStepOptions, type HostTensor } from '@soo/core/browser';
 import { fromHost, toHost, type Param } from './parameters.js';
 
 interface Moments {

@@ -32,7 +32,7 @@ import {
   type ParameterInfo,
   type StopPoint,
   type TokenBatch,
-} from '@soo/core';
+} from '@soo/core/browser';
 import { DeviceOptimizer } from './adamw.js';
 import { Decoder, disposeRun, tidyRun, type KvCache as DecoderCache, type RunRequest } from './model.js';
 import { klTensor, lmLossTensor, sooLossTensor } from './objectives.js';
@@ -461,6 +461,12 @@ export class TfjsBackend implements Backend {
     activate(this.kind);
     return new TfjsModel(this, config, decoder, options.trainable === 'all');
   }
+}
+
+/** A `tfjs-webgl` backend instance (browsers with WebGL; float32 where the GPU offers float textures). */
+export async function createTfjsWebglBackend(): Promise<TfjsBackend> {
+  await initTfBackend('webgl');
+  return new TfjsBackend('tfjs-webgl', 'webgl');
 }
 
 /** A `tfjs-wasm` backend instance (initialises the wasm binary). */

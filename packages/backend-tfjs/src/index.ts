@@ -6,7 +6,7 @@
  * - `tfjs-wasm` (priority 20, the default in Node): XNNPACK kernels in WebAssembly, single-threaded;
  * - `tfjs-cpu` (priority 10): tfjs' plain-JavaScript kernels, the fallback when wasm cannot start.
  */
-import { registerBackend } from '@soo/core';
+import { registerBackend } from '@soo/core/browser';
 import { createTfjsCpuBackend, createTfjsWasmBackend } from './backend.js';
 
 export const TFJS_WASM = 'tfjs-wasm';
@@ -15,7 +15,13 @@ export const TFJS_CPU = 'tfjs-cpu';
 registerBackend(TFJS_WASM, createTfjsWasmBackend, 20);
 registerBackend(TFJS_CPU, createTfjsCpuBackend, 10);
 
-export { TfjsBackend, TfjsModel, createTfjsCpuBackend, createTfjsWasmBackend } from './backend.js';
+export {
+  TfjsBackend,
+  TfjsModel,
+  createTfjsCpuBackend,
+  createTfjsWasmBackend,
+  createTfjsWebglBackend,
+} from './backend.js';
 export { Decoder } from './model.js';
 export type {
   DecoderWeights,
@@ -28,5 +34,5 @@ export type {
 export { ropeTables } from './rope.js';
 export { MASK_MIN, buildAttentionMask, positionIdsFromMask } from './masks.js';
 export { klTensor, lmLossTensor, sooLossTensor } from './objectives.js';
-export { activate, initTfBackend } from './tf.js';
+export { activate, initTfBackend, setTfjsWasmPaths } from './tf.js';
 export type { TfKind } from './tf.js';

@@ -14,7 +14,7 @@ import {
   type DecoderConfig,
   type StopPoint as CoreStopPoint,
   type WeightDtype,
-} from '@soo/core';
+} from '@soo/core/browser';
 import { buildAttentionMask } from './masks.js';
 import { matmul, matmulConst, transposeLast } from './matmul.js';
 import { ropeTables } from './rope.js';

@@ -5,7 +5,7 @@
  * between the stored layout and the HF one; gradients and AdamW moments only need the transpose.
  */
 import * as tf from '@tensorflow/tfjs';
-import { peftKey, type HostTensor } from '@soo/core';
+import { peftKey, type HostTensor } from '@soo/core/browser';
 import type { DecoderWeights } from './model.js';
 import { linearModules } from './weights.js';
 

@@ -4,7 +4,7 @@
  * forward with autocast disabled. q and k are then rotated with the `rotate_half` convention:
  * `x * cos + rotate_half(x) * sin`, `rotate_half([x1, x2]) = [-x2, x1]` over the two halves of head_dim.
  */
-import type { RopeFrequencies } from '@soo/core';
+import type { RopeFrequencies } from '@soo/core/browser';
 
 const f = Math.fround;
 

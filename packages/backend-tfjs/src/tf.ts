@@ -4,14 +4,15 @@
  * synchronous block of tensor work, so models on `wasm` and `cpu` can live in one process.
  *
  * We import the `@tensorflow/tfjs` umbrella because it registers the gradients (`tfjs-core` alone has none
- * in Node), and `@tensorflow/tfjs-backend-wasm` for the wasm kernels (single-threaded in Node: the
- * threaded build needs browser workers).
+ * in Node) and the `webgl` backend (browsers only), and `@tensorflow/tfjs-backend-wasm` for the wasm kernels
+ * (single-threaded in Node: the threaded build needs browser workers). In Node the wasm binary is read from
+ * the installed package; in a browser the page serves the `.wasm` files and says where (`setWasmPaths`).
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import { BackendError } from '@soo/core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { BackendError } from '@soo/core/browser';
 
-export type TfKind = 'wasm' | 'cpu';
+export type TfKind = 'webgl' | 'wasm' | 'cpu';
 
 const initialised = new Map<TfKind, Promise<void>>();
 
@@ -61,6 +62,15 @@ export function activate(kind: TfKind): void {
       `tfjs backend "${kind}" is not initialised; call initTfBackend first`,
     );
   }
+}
+
+/**
+ * Where a browser fetches tfjs' wasm binaries: a URL prefix (ending in "/") under which the page serves
+ * `tfjs-backend-wasm.wasm`, `tfjs-backend-wasm-simd.wasm` and `tfjs-backend-wasm-threaded-simd.wasm` from
+ * `@tensorflow/tfjs-backend-wasm/dist`. Call before the first wasm model loads; Node needs no call.
+ */
+export function setTfjsWasmPaths(prefix: string): void {
+  setWasmPaths(prefix);
 }
 
 export { tf };

@@ -3,7 +3,7 @@
  * (bf16/f16 are widened exactly by core's safetensors reader); shapes are checked against the config.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FormatError, type DecoderConfig, type WeightSource } from '@soo/core';
+import { FormatError, type DecoderConfig, type WeightSource } from '@soo/core/browser';
 import type { DecoderWeights, LayerWeights, LinearWeights } from './model.js';
 
 /**

@@ -14,7 +14,7 @@ import {
   peftKey,
   type LoraAdapter,
   type LoraAdapterConfig,
-} from './adapter.js';
+} from './adapter-parse.js';
 import { InvalidArgumentError } from './errors.js';
 import { expectedWeights } from './model-info.js';
 import { Rng, type Seed } from './rng.js';

@@ -33,6 +33,9 @@ import {
   type SuffixPreset,
 } from '../data/scenarios.js';
 import { scoreAnswer, type AnswerCategory, type ScoreReason } from '../data/scorer.js';
+import { addGenerationConfigEos, defaultStopTokens } from './stop-tokens.js';
+
+export * from './stop-tokens.js';
 
 /** The tokenizer methods evaluation uses. */
 export type EvalTokenizer = Pick<SooTokenizer, 'encodeChatUser' | 'decode' | 'specialId'>;
@@ -131,17 +134,6 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
-/** The stop tokens evaluation uses by default: config eos ids, then the tokenizer's eos id if new. */
-export function defaultStopTokens(
-  model: Pick<SooModel, 'config'>,
-  tokenizer?: Pick<SooTokenizer, 'specialId'>,
-): number[] {
-  const out = [...model.config.eosTokenIds];
-  const eos = tokenizer?.specialId('eos');
-  if (eos !== undefined && !out.includes(eos)) out.push(eos);
-  return out;
-}
-
 /**
  * The stop tokens for a model folder: `defaultStopTokens` plus the `eos_token_id`s of the folder's
  * `generation_config.json` when it has one (what transformers' `generate` stops on; Gemma-2 chat models list
@@ -159,11 +151,7 @@ export async function stopTokensForModel(
   } catch {
     return out;
   }
-  const eos = (gen as { eos_token_id?: unknown } | null)?.eos_token_id;
-  for (const id of Array.isArray(eos) ? eos : [eos]) {
-    if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && !out.includes(id)) out.push(id);
-  }
-  return out;
+  return addGenerationConfigEos(out, gen);
 }
 
 /**

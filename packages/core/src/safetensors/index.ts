@@ -17,6 +17,7 @@ export {
 } from './dtypes.js';
 export type { Dtype, FloatDtype } from './dtypes.js';
 export { MAX_HEADER_BYTES, SafetensorsFile, parseSafetensorsHeader } from './read.js';
+export { SafetensorsBytes } from './bytes.js';
 export type { RawTensor, SafetensorsHeader, TensorInfo } from './read.js';
 export { SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WeightStore } from './sharded.js';
 export type { DtypeSummary, StoredTensorInfo } from './sharded.js';
