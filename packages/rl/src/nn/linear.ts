@@ -13,6 +13,12 @@ import { wasmKernels, type LeakyPost } from './kernels.js';
 
 export type { LeakyPost } from './kernels.js';
 
+/**
+ * Smallest batch sent to the WebAssembly kernels: below it (acting, batch 1) copying the weights in
+ * costs as much as the arithmetic, and the scalar loops are faster.
+ */
+const WASM_MIN_BATCH = 8;
+
 /** Rows of the batch per chunk of the weight-gradient loop (dz and x chunks stay in L1). */
 const GRAD_CHUNK = 32;
 
@@ -287,7 +293,7 @@ export function linearForward(
   out: Float64Array,
   slope: number | null,
 ): void {
-  const k = wasmKernels();
+  const k = B >= WASM_MIN_BATCH ? wasmKernels() : null;
   if (k && O % 2 === 0) k.forward(x, B, I, p, oW, oB, O, out, slope);
   else jsLinearForward(x, B, I, p, oW, oB, O, out, slope);
 }
@@ -311,7 +317,7 @@ export function linearBackward(
   wt: Float64Array,
   post: LeakyPost | null = null,
 ): void {
-  const k = wasmKernels();
+  const k = B >= WASM_MIN_BATCH ? wasmKernels() : null;
   if (k && I % 2 === 0) {
     k.backward(dz, x, B, I, O, p, oW, g, dx, post);
     if (g !== null) biasGrad(dz, B, O, g, oB);
