@@ -18,7 +18,7 @@ import { InvalidArgumentError } from '@soo/core';
 import { PhysicalDeceptionEnv, type PhysicalDeceptionOptions } from '../env/physical-deception.js';
 import type { Maddpg } from '../maddpg/maddpg.js';
 import type { MlpWorkspace } from '../nn/mlp.js';
-import { meanSd, PAPER_RUBRIC_SEEDS, gridMse, rubricGrid, type RubricGrid } from './rubric.js';
+import { PAPER_RUBRIC_SEEDS, gridMse, rubricGrid, type RubricGrid } from './rubric.js';
 
 /** Deterministic actions for a batch of observations: obs [n, obsDim] → out [n, 2], each in [−1, 1]. */
 export type BatchActor = (obs: Float64Array, n: number, out: Float64Array) => void;
@@ -209,4 +209,4 @@ export function meanOverOpponents(byOpp: Record<string, number[]>): number[] {
   return lists[0]!.map((_, s) => lists.reduce((a, l) => a + l[s]!, 0) / lists.length);
 }
 
-export { meanSd };
+
