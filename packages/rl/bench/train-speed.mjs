@@ -5,6 +5,7 @@
 // both speed and numerics.
 // Build first (`npx tsup` in packages/rl), then: node bench/train-speed.mjs [episodes] [distDir]
 import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 

@@ -20,7 +20,8 @@ function refForward(
     let o = 0;
     for (; o + 4 <= O; o += 4) {
       const s = [p[oB + o]!, p[oB + o + 1]!, p[oB + o + 2]!, p[oB + o + 3]!];
-      for (let i = 0; i < I; i++) for (let k = 0; k < 4; k++) s[k]! += x[b * I + i]! * p[oW + (o + k) * I + i]!;
+      for (let i = 0; i < I; i++)
+        for (let k = 0; k < 4; k++) s[k]! += x[b * I + i]! * p[oW + (o + k) * I + i]!;
       for (let k = 0; k < 4; k++) out[b * O + o + k] = slope !== null && s[k]! <= 0 ? s[k]! * slope : s[k]!;
     }
     for (; o < O; o++) {

@@ -155,7 +155,10 @@ export async function runBlueRubric(opts: {
         points: a.pairs.map((p) => [p.dHonest, p.dDeceptive] as const),
       })),
       {
-        title: `Blue vs common reds (${reds.filter((r) => r.selected).map((r) => r.red).join(', ')})`,
+        title: `Blue vs common reds (${reds
+          .filter((r) => r.selected)
+          .map((r) => r.red)
+          .join(', ')})`,
         xLabel: 'd(arm, honest blue)',
         yLabel: 'd(arm, deceptive blue)',
       },

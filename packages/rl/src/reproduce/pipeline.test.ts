@@ -57,12 +57,20 @@ describe('reproduce', () => {
     ])
       expect(existsSync(join(out, f)), f).toBe(true);
     expect(res.markdown).toContain('## Results');
-    expect(res.markdown).toContain('### Rubric: blue against common reds (3 episodes per env seed, 2 env seeds)');
+    expect(res.markdown).toContain(
+      '### Rubric: blue against common reds (3 episodes per env seed, 2 env seeds)',
+    );
     expect(res.markdown).toContain('## What this shows, and what it does not');
     // the control arm really is fine-tuned without the SOO term, with the SOO arm's seeds
-    const ctl = JSON.parse(readFileSync(join(out, 'finetune/control-1/phase.json'), 'utf8')) as Record<string, unknown>;
+    const ctl = JSON.parse(readFileSync(join(out, 'finetune/control-1/phase.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(ctl).toMatchObject({ arm: 'control', lambda: 0, beta: 1, seed: 3 });
-    const soo = JSON.parse(readFileSync(join(out, 'finetune/soo-1/phase.json'), 'utf8')) as Record<string, unknown>;
+    const soo = JSON.parse(readFileSync(join(out, 'finetune/soo-1/phase.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(soo).toMatchObject({ arm: 'soo', lambda: 1, beta: 1, seed: 3 });
     expect(res.reportFile).toBe(join(out, 'report.md'));
     const started = events.filter((e) => e.type === 'phase-started').map((e) => e.phase);

@@ -38,7 +38,11 @@ describe('reproduce report', () => {
       'soo rl reproduce --out runs/x --baselines shipped --classify-seeds 1,2 --classify-episodes 1,100,500,1000 --rubric-protocol paper --batch-size 64 --profile-seconds 0 --seed 3',
     );
     expect(
-      reproduceCommand('runs/x', { ...paper, rubricProtocol: 'blue', rubricEpisodes: 1000, finetuneSeeds: 3 }, 2),
+      reproduceCommand(
+        'runs/x',
+        { ...paper, rubricProtocol: 'blue', rubricEpisodes: 1000, finetuneSeeds: 3 },
+        2,
+      ),
     ).toBe(
       'soo rl reproduce --out runs/x --finetune-seeds 3 --classify-seeds 1,2 --classify-episodes 1,100,500,1000',
     );

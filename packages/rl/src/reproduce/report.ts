@@ -80,9 +80,12 @@ export function buildReport(r: ReportInput): { markdown: string; summary: Record
   const stage = (ps: { seconds: number; startedAt: string; endedAt: string }[]) => {
     if (!ps.length) return 0;
     const span =
-      (Math.max(...ps.map((p) => Date.parse(p.endedAt))) - Math.min(...ps.map((p) => Date.parse(p.startedAt)))) /
+      (Math.max(...ps.map((p) => Date.parse(p.endedAt))) -
+        Math.min(...ps.map((p) => Date.parse(p.startedAt)))) /
       1000;
-    return Number.isFinite(span) && span > 0 ? Math.max(span, ...ps.map((p) => p.seconds)) : Math.max(...ps.map((p) => p.seconds));
+    return Number.isFinite(span) && span > 0
+      ? Math.max(span, ...ps.map((p) => p.seconds))
+      : Math.max(...ps.map((p) => p.seconds));
   };
   const stages = {
     profile: r.profile?.seconds ?? 0,
@@ -132,7 +135,7 @@ export function buildReport(r: ReportInput): { markdown: string; summary: Record
     `| MADDPG overrides | ${JSON.stringify(c.maddpg)} | batch 1024, update every 100 steps |`,
     `| SOO fine-tuning | ${c.finetuneSeeds} seeds per arm, ${c.finetuneEpisodes} episodes each; arm soo: λ = β = 1, arm control: λ = 0, β = 1 | one agent, 10000 episodes, λ = β = 1 |`,
     `| classifier | ${c.classifySeeds.length} seeds (${c.classifySeeds.join(', ')}), budgets ${c.classifyEpisodes.join(', ')} | 10 seeds, 1…1500 episodes |`,
-    `| rubric | ${c.rubricProtocol === 'blue' ? 'blue against common reds (deceptive red, honest red, scripted red), noise floors' : "paper: each condition with its own red"}; seeds ${c.rubricSeeds.join(', ')}, ${c.rubricEpisodes} episodes each | own reds, the README's 8 seeds |`,
+    `| rubric | ${c.rubricProtocol === 'blue' ? 'blue against common reds (deceptive red, honest red, scripted red), noise floors' : 'paper: each condition with its own red'}; seeds ${c.rubricSeeds.join(', ')}, ${c.rubricEpisodes} episodes each | own reds, the README's 8 seeds |`,
     '',
     '## Results',
     '',
@@ -246,7 +249,8 @@ function blueSection(b: BlueRubricSummary): string[] {
     '| --- | --- | --- | --- | --- |',
     ...b.arms.flatMap((a) =>
       a.members.map(
-        (m) => `| ${m.member} | ${f0(m.dHonest)} | ${f0(m.dDeceptive)} | ${f0(m.floor)} | ${m.nearerHonest}/${b.seeds.length} |`,
+        (m) =>
+          `| ${m.member} | ${f0(m.dHonest)} | ${f0(m.dDeceptive)} | ${f0(m.floor)} | ${m.nearerHonest}/${b.seeds.length} |`,
       ),
     ),
     '',
@@ -323,17 +327,17 @@ function whatItShows(
     sooNearer && !controlNearer
       ? 'The SOO arm is nearer the honest blue than the deceptive one, with an interval that excludes 0, and the control arm is not: on this protocol the SOO term makes the difference the paper claims.'
       : sooNearer && controlNearer
-        ? 'Both arms are nearer the honest blue: the move towards honest is not specific to the SOO term (fine-tuning alone produces it), so this run does not support the paper\'s claim that SOO causes it.'
+        ? "Both arms are nearer the honest blue: the move towards honest is not specific to the SOO term (fine-tuning alone produces it), so this run does not support the paper's claim that SOO causes it."
         : !sooNearer && !controlNearer
-          ? 'Neither arm is nearer the honest blue with an interval that excludes 0: this run does not support the paper\'s rubric claim.'
-          : 'The control arm is nearer honest and the SOO arm is not: this run contradicts the paper\'s rubric claim.';
+          ? "Neither arm is nearer the honest blue with an interval that excludes 0: this run does not support the paper's rubric claim."
+          : "The control arm is nearer honest and the SOO arm is not: this run contradicts the paper's rubric claim.";
   return [
     '## What this shows, and what it does not',
     '',
     `- ${verdict}`,
     `- SOO arm: ${(100 * soo.shareNearerHonest).toFixed(0)}% of (fine-tune seed × env seed) pairs nearer honest, mean d(dec) − d(hon) ${f0(soo.diff.mean)} ${ci(soo.diff)}; control: ${(100 * control.shareNearerHonest).toFixed(0)}%, ${f0(control.diff.mean)} ${ci(control.diff)}. Resampling whole fine-tuned agents instead of pairs: SOO ${ci(soo.diffByMember)}, control ${ci(control.diffByMember)}; with K agents per arm this interval is the more conservative one.`,
     '- The rubric measures blue only: reds are common to all blues, so the red each fine-tuning retrained does not enter. It does not say how the fine-tuned agents fare against their own reds.',
-    '- The distances are between blues under the same red, relative to each blue\'s own noise floor; a gap below the floors is not a behavioural difference.',
+    "- The distances are between blues under the same red, relative to each blue's own noise floor; a gap below the floors is not a behavioural difference.",
     '- The classifier rows test the SOO value as a detector of the deceptive baseline; they say nothing about fine-tuning.',
     '',
   ];

@@ -47,7 +47,14 @@ function pairDistances(res: BlueProtocolResult, a: string, b: string): number[] 
 
 export function armSummary(
   res: BlueProtocolResult,
-  opts: { arm: string; members: readonly string[]; honest?: string; deceptive?: string; seed?: number; resamples?: number },
+  opts: {
+    arm: string;
+    members: readonly string[];
+    honest?: string;
+    deceptive?: string;
+    seed?: number;
+    resamples?: number;
+  },
 ): ArmSummary {
   const honest = opts.honest ?? 'honest';
   const deceptive = opts.deceptive ?? 'deceptive';

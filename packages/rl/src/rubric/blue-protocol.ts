@@ -173,7 +173,8 @@ export function blueProtocol(opts: BlueProtocolOptions): BlueProtocolResult {
   const offset = opts.noiseFloorSeedOffset ?? 100_000;
   const actors = Object.fromEntries(blueNames.map((n) => [n, policyActor(opts.blues[n]!, 1)]));
   const distances: BlueProtocolResult['distances'] = {};
-  for (const [a, b] of opts.pairs) distances[pairKey(a, b)] = Object.fromEntries(oppNames.map((o) => [o, []]));
+  for (const [a, b] of opts.pairs)
+    distances[pairKey(a, b)] = Object.fromEntries(oppNames.map((o) => [o, []]));
   const floors: BlueProtocolResult['floors'] = Object.fromEntries(
     blueNames.map((n) => [n, Object.fromEntries(oppNames.map((o) => [o, [] as number[]]))]),
   );
@@ -189,8 +190,7 @@ export function blueProtocol(opts: BlueProtocolOptions): BlueProtocolResult {
       const len = Math.min(...blueNames.map((n) => lists[n]!.length / 2));
       entries[opp]!.push(len);
       const grids = Object.fromEntries(blueNames.map((n) => [n, gridOf(lists[n]!, len).counts]));
-      for (const [a, b] of opts.pairs)
-        distances[pairKey(a, b)]![opp]!.push(gridMse(grids[a]!, grids[b]!));
+      for (const [a, b] of opts.pairs) distances[pairKey(a, b)]![opp]!.push(gridMse(grids[a]!, grids[b]!));
       for (const n of blueNames) {
         const again = run(n, seed + offset);
         const l2 = Math.min(len, again.length / 2);
@@ -208,5 +208,3 @@ export function meanOverOpponents(byOpp: Record<string, number[]>): number[] {
   const lists = Object.values(byOpp);
   return lists[0]!.map((_, s) => lists.reduce((a, l) => a + l[s]!, 0) / lists.length);
 }
-
-

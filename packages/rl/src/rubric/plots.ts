@@ -71,7 +71,9 @@ export function stripPlotSvg(groups: readonly StripGroup[], opts: { title: strin
     g.values.forEach((v, k) => {
       if (!Number.isFinite(v)) return;
       const jitter = (((k * 0.618034) % 1) - 0.5) * 60;
-      parts.push(`<circle cx="${num(cx + jitter)}" cy="${num(y(v))}" r="3" fill="${color}" fill-opacity="0.6"/>`);
+      parts.push(
+        `<circle cx="${num(cx + jitter)}" cy="${num(y(v))}" r="3" fill="${color}" fill-opacity="0.6"/>`,
+      );
     });
     const fin = g.values.filter(Number.isFinite);
     if (fin.length) {
@@ -123,7 +125,9 @@ export function scatterSvg(
   series.forEach((s, i) => {
     for (const [px, py] of s.points)
       if (Number.isFinite(px) && Number.isFinite(py))
-        parts.push(`<circle cx="${num(x(px))}" cy="${num(y(py))}" r="3.5" fill="${s.color}" fill-opacity="0.65"/>`);
+        parts.push(
+          `<circle cx="${num(x(px))}" cy="${num(y(py))}" r="3.5" fill="${s.color}" fill-opacity="0.65"/>`,
+        );
     parts.push(
       `<circle cx="${L + span + 20}" cy="${T + 10 + 18 * i}" r="5" fill="${s.color}"/>`,
       `<text x="${L + span + 30}" y="${T + 14 + 18 * i}">${esc(s.name)}</text>`,

@@ -57,7 +57,9 @@ describe('bootstrapMeanCi', () => {
 
   it('is reproducible from its seed and rejects bad input with typed errors', () => {
     const v = [1, 5, 2, 8, 3];
-    expect(bootstrapMeanCi(v, { seed: 9, resamples: 500 })).toEqual(bootstrapMeanCi(v, { seed: 9, resamples: 500 }));
+    expect(bootstrapMeanCi(v, { seed: 9, resamples: 500 })).toEqual(
+      bootstrapMeanCi(v, { seed: 9, resamples: 500 }),
+    );
     expect(() => bootstrapMeanCi([])).toThrow(/no values/);
     expect(() => bootstrapMeanCi([1, NaN])).toThrow(/finite/);
     expect(() => bootstrapMeanCi([1, 2], { clusters: ['a'] })).toThrow(/clusters has 1 labels/);

@@ -106,13 +106,28 @@ export function registerReproduceCmd(rl: Command, io: Io): void {
     )
     .option('--train-episodes <n>', 'episodes per baseline (paper: 40000)', '40000')
     .option('--finetune-episodes <n>', 'fine-tuning episodes per agent (paper: 10000)', '10000')
-    .option('--finetune-seeds <k>', 'fine-tuned agents per arm (SOO, and the control without the SOO term)', '5')
+    .option(
+      '--finetune-seeds <k>',
+      'fine-tuned agents per arm (SOO, and the control without the SOO term)',
+      '5',
+    )
     .option('--classify-seeds <n|list>', 'classifier seeds: a count (drawn from --seed) or a list', '10')
     .option('--classify-episodes <n|list>', 'classifier budgets: n sweeps 1, 100, …, n (paper: 1500)', '1500')
     .option('--rubric-seeds <list>', 'rubric seeds', PAPER_RUBRIC_SEEDS.join(','))
-    .option('--rubric-protocol <blue|paper>', 'blue: every blue against common reds (default); paper: each agent with its own red', 'blue')
-    .option('--rubric-episodes <n>', 'rubric episodes per seed and agent (default: 1000 for blue, 100 for paper)')
-    .option('--soo-value-episodes <n>', 'episodes per classifier seed for the SOO-value plot of every agent', '100')
+    .option(
+      '--rubric-protocol <blue|paper>',
+      'blue: every blue against common reds (default); paper: each agent with its own red',
+      'blue',
+    )
+    .option(
+      '--rubric-episodes <n>',
+      'rubric episodes per seed and agent (default: 1000 for blue, 100 for paper)',
+    )
+    .option(
+      '--soo-value-episodes <n>',
+      'episodes per classifier seed for the SOO-value plot of every agent',
+      '100',
+    )
     .option('--batch-size <n>', 'MADDPG minibatch for the baselines (paper: 1024)')
     .option('--update-every <n>', 'env steps between update rounds for the baselines (paper: 100)')
     .option('--profile-seconds <x>', 'seconds per throughput measurement (0 skips the profile)', '2')

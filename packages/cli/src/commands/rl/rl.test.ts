@@ -307,7 +307,10 @@ describe('soo rl', () => {
       '0',
     ]);
     expect(r.code, r.err).toBe(0);
-    const cfg = JSON.parse(await fsp.readFile(path.join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const cfg = JSON.parse(await fsp.readFile(path.join(out, 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(cfg).toMatchObject({
       baselines: 'shipped',
       finetuneEpisodes: 2,
