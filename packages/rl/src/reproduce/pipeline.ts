@@ -206,6 +206,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
             seed: seed + 2 + m.k,
             episodes: r.returns.length,
             envSteps: r.returns.length * STEPS_PER_EPISODE,
+            // the phase's wall time includes waiting for a free worker; this is the fine-tuning's own
+            workSeconds: r.seconds,
             sooSteps: r.sooLoss.length,
             sooLossFirst: r.sooLoss[0] ?? null,
             sooLossLast: r.sooLoss[r.sooLoss.length - 1] ?? null,

@@ -57,7 +57,7 @@ describe('reproduce report', () => {
         phase('train honest', 80, { envSteps: 1000 }),
       ],
       baseDir: '/b',
-      finetunes: [phase('finetune soo-0', 30)],
+      finetunes: [phase('finetune soo-0', 30, { envSteps: 600, workSeconds: 20 })],
       sooValues: phase('soo-values', 7),
       classify: phase('classify', 50, {
         rows: [
@@ -86,5 +86,7 @@ describe('reproduce report', () => {
     expect(r.summary.trainEnvStepsPerSec).toBe(20);
     expect(r.markdown).toContain('SOO agent closer to honest than to deceptive: **yes**');
     expect(r.markdown).toContain('| train deceptive | 1 min 40 s | 1000 | 10 |');
+    // a fine-tune that waited 10 s for a worker: its rate is over its own 20 s of work
+    expect(r.markdown).toContain('| finetune soo-0 | 30.0 s | 600 | 30 |');
   });
 });

@@ -111,7 +111,9 @@ export function buildReport(r: ReportInput): { markdown: string; summary: Record
     r.sooValues,
   ];
   const phaseRows = phases.map((p) => {
-    const sps = p.envSteps ? Math.round(p.envSteps / p.seconds) : null;
+    // a phase queued behind others (fine-tunes share the workers) has its own work time
+    const work = typeof p.workSeconds === 'number' ? p.workSeconds : p.seconds;
+    const sps = p.envSteps ? Math.round(p.envSteps / work) : null;
     const skipped = (p as { skipped?: boolean }).skipped ? ' (earlier run)' : '';
     return `| ${p.phase}${skipped} | ${formatSeconds(p.seconds)} | ${p.envSteps ?? ''} | ${sps ?? ''} | ${p.startedAt} |`;
   });
@@ -158,7 +160,7 @@ export function buildReport(r: ReportInput): { markdown: string; summary: Record
     ...whatItShows(blue, sooArm, controlArm, closerToHonest, controlCloserToHonest),
     '## Wall time and throughput',
     '',
-    '| phase | wall time | env steps | env steps/s | started |',
+    '| phase | wall time (incl. waiting for a worker) | env steps | env steps/s (of its own work time) | started |',
     '| --- | --- | --- | --- | --- |',
     ...phaseRows,
     '',
