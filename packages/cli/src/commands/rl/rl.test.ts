@@ -283,6 +283,7 @@ describe('soo rl', () => {
 
   it('reproduce --budget takes the shipped baselines; explicit flags win over the preset', async () => {
     const out = path.join(dir, 'budget');
+    process.env.SOO_RL_BASELINES_DIR = baselines; // "shipped" = wherever this points (small ones here)
     const r = await run([
       'rl',
       'reproduce',
