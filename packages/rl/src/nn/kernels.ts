@@ -7,6 +7,7 @@
  * callers in `linear.ts` then use their scalar loops, which give bit-identical results.
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+import { biasGrad } from './bias-grad.js';
 
 /** The slice of the WebAssembly global used here (the workspace's `lib` has no WebAssembly types). */
 interface WasmApi {
@@ -40,6 +41,7 @@ interface KernelExports {
     slope: number,
   ): void;
   transpose(src: number, dst: number, rows: number, cols: number): void;
+  biasGrad(dz: number, gb: number, B: number, O: number): void;
   paramGrad(dz: number, x: number, g: number, B: number, I: number, O: number): void;
 }
 
@@ -99,8 +101,8 @@ export class WasmKernels {
   }
 
   /**
-   * dx = dz·W (then `post`: + extra, × slope where h ≤ 0) and, with `g`, g_W += dzᵀ·x, as `linear.ts`'s
-   * scalar loops; I must be even.
+   * dx = dz·W (then `post`: + extra, × slope where h ≤ 0) and, with `g`, g_W += dzᵀ·x and g_b += Σ_b dz
+   * (at `oB`), as `linear.ts`'s scalar loops; I must be even.
    */
   backward(
     dz: Float64Array,
@@ -113,6 +115,7 @@ export class WasmKernels {
     g: Float64Array | null,
     dx: Float64Array,
     post: LeakyPost | null,
+    oB: number,
   ): void {
     const odz = 0;
     const ow = odz + B * O;
@@ -140,6 +143,14 @@ export class WasmKernels {
     h.set(g.subarray(oW, oW + O * I), og);
     this.ex.paramGrad(odz * 8, ox * 8, og * 8, B, I, O);
     g.set(h.subarray(og, og + O * I), oW);
+    if (O % 2 === 0) {
+      // the bias gradient in place after the weights' (og .. og + O·I): [g_b] += Σ_b dz[b, ·]
+      const ogb = og + O * I;
+      const h2 = this.heap(ogb + O);
+      h2.set(g.subarray(oB, oB + O), ogb);
+      this.ex.biasGrad(odz * 8, ogb * 8, B, O);
+      g.set(h2.subarray(ogb, ogb + O), oB);
+    } else biasGrad(dz, B, O, g, oB);
   }
 }
 

@@ -270,6 +270,28 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $iloop))))
 
+;; gb[o] += sum_b dz[b, o], rows added in order b = 0, 1, ...; O even (two outputs per lane pair).
+  (func (export "biasGrad") (param $dz i32) (param $gb i32) (param $B i32) (param $O i32)
+    (local $b i32) (local $o i32) (local $row i32) (local $rowO i32)
+    (local.set $rowO (i32.shl (local.get $O) (i32.const 3)))
+    (local.set $row (local.get $dz))
+    (local.set $b (i32.const 0))
+    (block $bdone
+      (loop $bloop
+        (br_if $bdone (i32.ge_s (local.get $b) (local.get $B)))
+        (local.set $o (i32.const 0))
+        (block $odone
+          (loop $oloop
+            (br_if $odone (i32.ge_s (local.get $o) (local.get $rowO)))
+            (v128.store (i32.add (local.get $gb) (local.get $o))
+              (f64x2.add (v128.load (i32.add (local.get $gb) (local.get $o)))
+                         (v128.load (i32.add (local.get $row) (local.get $o)))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $oloop)))
+        (local.set $row (i32.add (local.get $row) (local.get $rowO)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bloop))))
+
   ;; g[o, i] += sum_b dz[b, o] * x[b, i] for W's gradient ([O, I] at $g), rows added in order b = 0, 1, ...;
   ;; I even. Four outputs and two inputs at a time, over chunks of 32 rows.
   (func (export "paramGrad")

@@ -9,6 +9,7 @@
  * they replace (kept in `linear.test.ts` as the reference), so results are bit-identical to them.
  */
 
+import { biasGrad } from './bias-grad.js';
 import { wasmKernels, type LeakyPost } from './kernels.js';
 
 export type { LeakyPost } from './kernels.js';
@@ -113,10 +114,33 @@ export function jsLinearForward(
       out[ob + o] = leaky && c <= 0 ? c * sl : c;
     }
   }
+  // a last odd row (and batch 1, when acting): four outputs at a time
   for (; b < B; b++) {
     const xa = b * I;
     const oa = b * O;
-    for (let o = 0; o < O; o++) {
+    let o = 0;
+    for (; o < O4; o += 4) {
+      const w0 = oW + o * I;
+      const w1 = w0 + I;
+      const w2 = w1 + I;
+      const w3 = w2 + I;
+      let a0 = p[oB + o]!;
+      let a1 = p[oB + o + 1]!;
+      let a2 = p[oB + o + 2]!;
+      let a3 = p[oB + o + 3]!;
+      for (let i = 0; i < I; i++) {
+        const u = x[xa + i]!;
+        a0 += u * p[w0 + i]!;
+        a1 += u * p[w1 + i]!;
+        a2 += u * p[w2 + i]!;
+        a3 += u * p[w3 + i]!;
+      }
+      out[oa + o] = leaky && a0 <= 0 ? a0 * sl : a0;
+      out[oa + o + 1] = leaky && a1 <= 0 ? a1 * sl : a1;
+      out[oa + o + 2] = leaky && a2 <= 0 ? a2 * sl : a2;
+      out[oa + o + 3] = leaky && a3 <= 0 ? a3 * sl : a3;
+    }
+    for (; o < O; o++) {
       const wo = oW + o * I;
       let a = p[oB + o]!;
       for (let i = 0; i < I; i++) a += x[xa + i]! * p[wo + i]!;
@@ -319,8 +343,7 @@ export function linearBackward(
 ): void {
   const k = B >= WASM_MIN_BATCH ? wasmKernels() : null;
   if (k && I % 2 === 0) {
-    k.backward(dz, x, B, I, O, p, oW, g, dx, post);
-    if (g !== null) biasGrad(dz, B, O, g, oB);
+    k.backward(dz, x, B, I, O, p, oW, g, dx, post, oB);
     return;
   }
   jsLinearInputGrad(dz, B, I, O, p, oW, dx, wt);
@@ -330,13 +353,5 @@ export function linearBackward(
     const { h, extra, slope } = post;
     if (extra) for (let k = 0; k < n; k++) dx[k]! += extra[k]!;
     for (let k = 0; k < n; k++) if (!(h[k]! > 0)) dx[k]! *= slope;
-  }
-}
-
-/** g[oB + o] += Σ_b dz[b,o], row after row (contiguous reads; each sum still in order b = 0, 1, …). */
-function biasGrad(dz: Float64Array, B: number, O: number, g: Float64Array, oB: number): void {
-  for (let b = 0; b < B; b++) {
-    const r = b * O;
-    for (let o = 0; o < O; o++) g[oB + o]! += dz[r + o]!;
   }
 }
