@@ -37,7 +37,7 @@ import { classifySoo, PAPER_EPISODE_COUNTS, type ClassifierResult } from './soo/
 import { sooFinetune, type SooFinetuneOptions } from './soo/finetune.js';
 
 export interface RlProgress {
-  phase: 'train' | 'finetune' | 'classify' | 'rubric' | 'profile';
+  phase: 'train' | 'finetune' | 'classify' | 'rubric' | 'profile' | 'soo-values';
   done: number;
   total: number;
   /** Phase-specific numbers: mean returns over the last window, noise scale, SOO loss, … */

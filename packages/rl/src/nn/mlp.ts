@@ -9,6 +9,7 @@
  * (with a matching `grads` array), which makes Adam, gradient clipping and Polyak averaging one loop.
  */
 import { InvalidArgumentError, type Rng } from '@soo/core';
+import { linearBackward, linearForward } from './linear.js';
 
 export interface MlpSpec {
   inDim: number;
@@ -83,6 +84,8 @@ export class MlpWorkspace {
   readonly dy: Float64Array;
   /** Gradient w.r.t. the input, filled by `backward(..., {inputGrad: true})`. */
   readonly dx: Float64Array;
+  /** Scratch for a transposed weight matrix in the backward pass. */
+  readonly wt: Float64Array;
 
   constructor(spec: MlpSpec, capacity: number) {
     this.capacity = capacity;
@@ -99,6 +102,7 @@ export class MlpWorkspace {
     this.dh1 = new Float64Array(capacity * H);
     this.dy = new Float64Array(capacity * I);
     this.dx = new Float64Array(capacity * I);
+    this.wt = new Float64Array(Math.max(H * I, H * H, O * H));
   }
 }
 
@@ -296,15 +300,20 @@ export class Mlp {
       dz3[k] = this.spec.outAct === 'tanh' ? d * (1 - out[k]! * out[k]!) : d;
     }
     // fc3
-    linearBackward(dz3, h2, B, H, O, p, this.oW3, paramGrads ? g : null, this.oB3, dh2);
-    if (opts.dH2) for (let k = 0; k < B * H; k++) dh2[k]! += opts.dH2[k]!;
-    leakyBackward(dh2, h2, B * H, slope);
+    // (dh2 += dH2, then the leaky ReLU backward at h2, are done by linearBackward)
+    linearBackward(dz3, h2, B, H, O, p, this.oW3, paramGrads ? g : null, this.oB3, dh2, ws.wt, {
+      h: h2,
+      extra: opts.dH2,
+      slope,
+    });
     // fc2
-    linearBackward(dh2, h1, B, H, H, p, this.oW2, paramGrads ? g : null, this.oB2, dh1);
-    if (opts.dH1) for (let k = 0; k < B * H; k++) dh1[k]! += opts.dH1[k]!;
-    leakyBackward(dh1, h1, B * H, slope);
+    linearBackward(dh2, h1, B, H, H, p, this.oW2, paramGrads ? g : null, this.oB2, dh1, ws.wt, {
+      h: h1,
+      extra: opts.dH1,
+      slope,
+    });
     // fc1
-    linearBackward(dh1, ws.y, B, I, H, p, this.oW1, paramGrads ? g : null, this.oB1, dy);
+    linearBackward(dh1, ws.y, B, I, H, p, this.oW1, paramGrads ? g : null, this.oB1, dy, ws.wt);
     // batch norm
     const dx = ws.dx;
     if (!batchNorm) {
@@ -345,124 +354,4 @@ export class Mlp {
     if (!s) throw new InvalidArgumentError('INVALID_ARGUMENT', `no tensor named ${name}`);
     return this.params.slice(s.offset, s.offset + s.shape.reduce((a, b) => a * b, 1));
   }
-}
-
-/**
- * out[b,o] = act(bias[o] + Σ_i x[b,i]·W[o,i]); act = leaky ReLU with `slope`, or identity if null.
- * Four output units at a time, so each x value is loaded once per four multiply-adds.
- */
-function linearForward(
-  x: Float64Array,
-  B: number,
-  I: number,
-  p: Float64Array,
-  oW: number,
-  oB: number,
-  O: number,
-  out: Float64Array,
-  slope: number | null,
-): void {
-  const O4 = O - (O % 4);
-  for (let b = 0; b < B; b++) {
-    const xb = b * I;
-    const ob = b * O;
-    let o = 0;
-    for (; o < O4; o += 4) {
-      const w0 = oW + o * I;
-      const w1 = w0 + I;
-      const w2 = w1 + I;
-      const w3 = w2 + I;
-      let s0 = p[oB + o]!;
-      let s1 = p[oB + o + 1]!;
-      let s2 = p[oB + o + 2]!;
-      let s3 = p[oB + o + 3]!;
-      for (let i = 0; i < I; i++) {
-        const xv = x[xb + i]!;
-        s0 += xv * p[w0 + i]!;
-        s1 += xv * p[w1 + i]!;
-        s2 += xv * p[w2 + i]!;
-        s3 += xv * p[w3 + i]!;
-      }
-      if (slope !== null) {
-        if (s0 <= 0) s0 *= slope;
-        if (s1 <= 0) s1 *= slope;
-        if (s2 <= 0) s2 *= slope;
-        if (s3 <= 0) s3 *= slope;
-      }
-      out[ob + o] = s0;
-      out[ob + o + 1] = s1;
-      out[ob + o + 2] = s2;
-      out[ob + o + 3] = s3;
-    }
-    for (; o < O; o++) {
-      const wo = oW + o * I;
-      let s = p[oB + o]!;
-      for (let i = 0; i < I; i++) s += x[xb + i]! * p[wo + i]!;
-      out[ob + o] = slope !== null && s <= 0 ? s * slope : s;
-    }
-  }
-}
-
-/**
- * Given dz ([B,O]) for z = x W^T + b: accumulate dW += dz^T x and db += Σ_b dz into `g` (when given),
- * and write dx = dz W ([B,I]). Four output units at a time.
- */
-function linearBackward(
-  dz: Float64Array,
-  x: Float64Array,
-  B: number,
-  I: number,
-  O: number,
-  p: Float64Array,
-  oW: number,
-  g: Float64Array | null,
-  oB: number,
-  dx: Float64Array,
-): void {
-  dx.fill(0, 0, B * I);
-  const O4 = O - (O % 4);
-  for (let b = 0; b < B; b++) {
-    const xb = b * I;
-    const zb = b * O;
-    let o = 0;
-    for (; o < O4; o += 4) {
-      const d0 = dz[zb + o]!;
-      const d1 = dz[zb + o + 1]!;
-      const d2 = dz[zb + o + 2]!;
-      const d3 = dz[zb + o + 3]!;
-      const w0 = oW + o * I;
-      const w1 = w0 + I;
-      const w2 = w1 + I;
-      const w3 = w2 + I;
-      for (let i = 0; i < I; i++)
-        dx[xb + i]! += d0 * p[w0 + i]! + d1 * p[w1 + i]! + d2 * p[w2 + i]! + d3 * p[w3 + i]!;
-      if (g !== null) {
-        g[oB + o]! += d0;
-        g[oB + o + 1]! += d1;
-        g[oB + o + 2]! += d2;
-        g[oB + o + 3]! += d3;
-        for (let i = 0; i < I; i++) {
-          const xv = x[xb + i]!;
-          g[w0 + i]! += d0 * xv;
-          g[w1 + i]! += d1 * xv;
-          g[w2 + i]! += d2 * xv;
-          g[w3 + i]! += d3 * xv;
-        }
-      }
-    }
-    for (; o < O; o++) {
-      const d = dz[zb + o]!;
-      const wo = oW + o * I;
-      if (g !== null) {
-        g[oB + o]! += d;
-        for (let i = 0; i < I; i++) g[wo + i]! += d * x[xb + i]!;
-      }
-      for (let i = 0; i < I; i++) dx[xb + i]! += d * p[wo + i]!;
-    }
-  }
-}
-
-/** In place: d ← d · leaky'(z), using the post-activation h (same sign as z). PyTorch: z > 0 → 1. */
-function leakyBackward(d: Float64Array, h: Float64Array, n: number, slope: number): void {
-  for (let k = 0; k < n; k++) if (!(h[k]! > 0)) d[k]! *= slope;
 }

@@ -9,10 +9,19 @@ export interface ReproduceConfig {
   baselines: string | null;
   trainEpisodes: number;
   finetuneEpisodes: number;
+  /** Fine-tuning seeds per arm (K): arm "soo" (λ = β = 1) and arm "control" (λ = 0, β = 1). */
+  finetuneSeeds: number;
   classifySeeds: number[];
   classifyEpisodes: number[];
   rubricSeeds: number[];
   rubricEpisodes: number;
+  /**
+   * 'blue' (default): every blue against common reds, noise floors, arms with bootstrap intervals;
+   * 'paper': each condition with its own red (rl.md D.6), deceptive / honest / the first SOO agent.
+   */
+  rubricProtocol: 'blue' | 'paper';
+  /** Episodes per classifier seed for the SOO-value distribution of every agent. */
+  sooValueEpisodes: number;
   maddpg: { batchSize?: number; updateEvery?: number };
   seed: number;
 }

@@ -4,9 +4,10 @@
  *   <out>/config.json            the settings (a rerun must match them)
  *   <out>/profile/               throughput on this machine (skipped with profileSeconds 0)
  *   <out>/baselines/{deceptive,honest}/   MADDPG baselines (unless given)
- *   <out>/finetune/              the SOO fine-tuned deceptive agents      } in parallel
+ *   <out>/finetune/<arm>-<k>/    K fine-tuned deceptive agents per arm     } in parallel
  *   <out>/classify/              the SOO-value classifier sweep            }
- *   <out>/rubric/                heatmaps and behavioural differences
+ *   <out>/rubric/                the blue protocol (or the paper's), arms.json, arms.svg
+ *   <out>/soo-values/            SOO value of every agent, soo-values.svg
  *   <out>/report.{md,json}
  *
  * Every phase is a `runPhase` (phase.ts). Long phases run in worker threads (worker-pool.ts). Progress is
@@ -27,6 +28,13 @@ import { runPhase, type PhaseOutcome } from './phase.js';
 import { buildReport, reproduceCommand } from './report.js';
 import type { TaskRunner } from './tasks.js';
 import { WorkerPool } from './worker-pool.js';
+import { runBlueRubric, runSooValues, type ArmMembers } from './blue-rubric.js';
+
+/** The fine-tuning arms: the paper's SOO setting, and the same fine-tuning without the SOO term. */
+export const FINETUNE_ARMS = [
+  { name: 'soo', lambda: 1, beta: 1 },
+  { name: 'control', lambda: 0, beta: 1 },
+] as const;
 
 export interface ReproduceOptions {
   /** The run folder, as the user named it (report.md quotes it). */
@@ -141,31 +149,20 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     const deceptive = join(baseDir, 'deceptive');
     const honest = join(baseDir, 'honest');
 
-    // 2. SOO fine-tuning and classification, in parallel
-    const [finetune, classify] = await Promise.all([
-      runPhase(join(out, 'finetune'), 'finetune', emit, async (tmp) => {
-        const r = await runner.run(
-          'rlFinetune',
-          {
-            from: deceptive,
-            episodes: config.finetuneEpisodes,
-            seed: seed + 2,
-            out: tmp,
-            progressEvery: progressEvery(config.finetuneEpisodes),
-          },
-          progress('finetune', true),
-        );
-        emit({ type: 'phase-work-done', phase: 'finetune' });
-        return {
-          from: deceptive,
-          episodes: r.returns.length,
-          envSteps: r.returns.length * STEPS_PER_EPISODE,
-          sooSteps: r.sooLoss.length,
-          sooLossFirst: r.sooLoss[0] ?? null,
-          sooLossLast: r.sooLoss[r.sooLoss.length - 1] ?? null,
-          lastReturns: { red: tailMean(r.returns, 100, 0), blue: tailMean(r.returns, 100, 1) },
-        };
-      }),
+    // 2. the fine-tuning arms (K seeds each; control = the same without the SOO term) and the
+    //    classification, in parallel worker threads
+    await mkdir(join(out, 'finetune'), { recursive: true });
+    const arms: ArmMembers = {};
+    const memberRuns: { arm: string; name: string; k: number; lambda: number; beta: number }[] = [];
+    for (const arm of FINETUNE_ARMS) {
+      arms[arm.name] = {};
+      for (let k = 0; k < config.finetuneSeeds; k++) {
+        const name = `${arm.name}-${k}`;
+        arms[arm.name]![name] = join(out, 'finetune', name);
+        memberRuns.push({ arm: arm.name, name, k, lambda: arm.lambda, beta: arm.beta });
+      }
+    }
+    const [classify, ...finetunes] = await Promise.all([
       runPhase(join(out, 'classify'), 'classify', emit, async (tmp) => {
         const t = performance.now();
         const r = await runner.run(
@@ -183,23 +180,98 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
           envSteps: 2 * config.classifySeeds.length * maxN * STEPS_PER_EPISODE,
         };
       }),
+      ...memberRuns.map((m) => {
+        const phase = `finetune ${m.name}`;
+        return runPhase(join(out, 'finetune', m.name), phase, emit, async (tmp) => {
+          const r = await runner.run(
+            'rlFinetune',
+            {
+              from: deceptive,
+              episodes: config.finetuneEpisodes,
+              // the two arms share their seeds: member k of each arm differs only by the SOO term
+              seed: seed + 2 + m.k,
+              lambda: m.lambda,
+              beta: m.beta,
+              out: tmp,
+              progressEvery: progressEvery(config.finetuneEpisodes),
+            },
+            progress(phase, true),
+          );
+          emit({ type: 'phase-work-done', phase });
+          return {
+            arm: m.arm,
+            from: deceptive,
+            lambda: m.lambda,
+            beta: m.beta,
+            seed: seed + 2 + m.k,
+            episodes: r.returns.length,
+            envSteps: r.returns.length * STEPS_PER_EPISODE,
+            // the phase's wall time includes waiting for a free worker; this is the fine-tuning's own
+            workSeconds: r.seconds,
+            sooSteps: r.sooLoss.length,
+            sooLossFirst: r.sooLoss[0] ?? null,
+            sooLossLast: r.sooLoss[r.sooLoss.length - 1] ?? null,
+            lastReturns: { red: tailMean(r.returns, 100, 0), blue: tailMean(r.returns, 100, 1) },
+          };
+        });
+      }),
     ]);
 
     // 3. rubric
     const rubric = await runPhase(join(out, 'rubric'), 'rubric', emit, async (tmp) => {
+      if (config.rubricProtocol === 'blue') {
+        const r = await runBlueRubric({
+          deceptive,
+          honest,
+          arms,
+          seeds: config.rubricSeeds,
+          episodes: config.rubricEpisodes,
+          out: tmp,
+          seed,
+          onProgress: progress('rubric', false),
+        });
+        emit({ type: 'phase-work-done', phase: 'rubric' });
+        const blues = 2 + memberRuns.length;
+        return {
+          protocol: 'blue',
+          blue: r,
+          envSteps: 2 * 3 * blues * config.rubricSeeds.length * config.rubricEpisodes * STEPS_PER_EPISODE,
+        };
+      }
       const r = await rlRubric({
-        conditions: { deceptive, honest, soo: join(out, 'finetune') },
+        conditions: { deceptive, honest, soo: join(out, 'finetune', 'soo-0') },
         seeds: config.rubricSeeds,
         episodes: config.rubricEpisodes,
+        noiseFloorSeedOffset: 100_000,
         out: tmp,
         onProgress: progress('rubric', false),
       });
       emit({ type: 'phase-work-done', phase: 'rubric' });
+      const ms = (d: { mean: number; sd: number }) => ({ mean: d.mean, sd: d.sd });
       return {
-        differences: Object.fromEntries(
-          Object.entries(r.differences).map(([k, d]) => [k, { mean: d.mean, sd: d.sd }]),
-        ),
-        envSteps: 3 * config.rubricSeeds.length * config.rubricEpisodes * STEPS_PER_EPISODE,
+        protocol: 'paper',
+        differences: Object.fromEntries(Object.entries(r.differences).map(([k, d]) => [k, ms(d)])),
+        noiseFloor: Object.fromEntries(Object.entries(r.noiseFloor ?? {}).map(([k, d]) => [k, ms(d)])),
+        envSteps: 2 * 3 * config.rubricSeeds.length * config.rubricEpisodes * STEPS_PER_EPISODE,
+      };
+    });
+
+    // 4. the SOO value of every agent on every classifier seed (the distribution plot)
+    const sooValues = await runPhase(join(out, 'soo-values'), 'soo-values', emit, async (tmp) => {
+      const groups: Record<string, string[]> = { deceptive: [deceptive], honest: [honest] };
+      for (const [arm, members] of Object.entries(arms)) groups[arm] = Object.values(members);
+      const r = await runSooValues({
+        groups,
+        seeds: config.classifySeeds,
+        episodes: config.sooValueEpisodes,
+        out: tmp,
+        onProgress: progress('soo-values', false),
+      });
+      emit({ type: 'phase-work-done', phase: 'soo-values' });
+      const agents = Object.values(groups).reduce((a, g) => a + g.length, 0);
+      return {
+        ...r,
+        envSteps: agents * config.classifySeeds.length * config.sooValueEpisodes * STEPS_PER_EPISODE,
       };
     });
 
@@ -208,8 +280,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
       profile,
       baselinePhases,
       baseDir,
-      finetune,
+      finetunes,
       classify,
+      sooValues,
       classifyTable: await readFile(join(out, 'classify', 'table.txt'), 'utf8'),
       rubric,
       invocationSeconds: (performance.now() - t0) / 1000,

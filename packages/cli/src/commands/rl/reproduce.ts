@@ -19,12 +19,16 @@ import { progressSink } from './progress.js';
 interface ReproduceOpts {
   out: string;
   baselines?: string;
+  budget?: boolean;
   trainEpisodes: string;
   finetuneEpisodes: string;
+  finetuneSeeds: string;
   classifySeeds: string;
   classifyEpisodes: string;
   rubricSeeds: string;
-  rubricEpisodes: string;
+  rubricEpisodes?: string;
+  rubricProtocol: string;
+  sooValueEpisodes: string;
   batchSize?: string;
   updateEvery?: string;
   profileSeconds: string;
@@ -72,6 +76,17 @@ function renderEvents(io: Io, json: boolean): (e: ReproduceEvent) => void {
   };
 }
 
+/**
+ * `--budget`: the whole protocol in under 30 minutes on a 2-core machine, with the shipped baselines.
+ * Each value applies only where the flag was not given on the command line.
+ */
+export const BUDGET_PRESET = {
+  baselines: 'shipped',
+  finetuneEpisodes: '2000',
+  classifyEpisodes: '1000',
+  rubricEpisodes: '1000',
+} as const;
+
 export function registerReproduceCmd(rl: Command, io: Io): void {
   rl.command('reproduce')
     .description(
@@ -82,15 +97,37 @@ export function registerReproduceCmd(rl: Command, io: Io): void {
       'run folder (one subfolder per phase; finished phases are skipped on rerun)',
     )
     .option(
-      '--baselines <dir|shipped>',
-      'use these deceptive/ and honest/ checkpoints instead of training them',
+      '--baselines <train|shipped|dir>',
+      "train both baselines here (train, the default), use the package's (shipped), or a folder with deceptive/ and honest/",
+    )
+    .option(
+      '--budget',
+      `the < 30 min preset on 2 cores: --baselines ${BUDGET_PRESET.baselines} --finetune-episodes ${BUDGET_PRESET.finetuneEpisodes} --classify-episodes ${BUDGET_PRESET.classifyEpisodes} (flags given explicitly win)`,
     )
     .option('--train-episodes <n>', 'episodes per baseline (paper: 40000)', '40000')
-    .option('--finetune-episodes <n>', 'SOO fine-tuning episodes (paper: 10000)', '10000')
+    .option('--finetune-episodes <n>', 'fine-tuning episodes per agent (paper: 10000)', '10000')
+    .option(
+      '--finetune-seeds <k>',
+      'fine-tuned agents per arm (SOO, and the control without the SOO term)',
+      '5',
+    )
     .option('--classify-seeds <n|list>', 'classifier seeds: a count (drawn from --seed) or a list', '10')
     .option('--classify-episodes <n|list>', 'classifier budgets: n sweeps 1, 100, …, n (paper: 1500)', '1500')
     .option('--rubric-seeds <list>', 'rubric seeds', PAPER_RUBRIC_SEEDS.join(','))
-    .option('--rubric-episodes <n>', 'rubric episodes per seed and agent', '100')
+    .option(
+      '--rubric-protocol <blue|paper>',
+      'blue: every blue against common reds (default); paper: each agent with its own red',
+      'blue',
+    )
+    .option(
+      '--rubric-episodes <n>',
+      'rubric episodes per seed and agent (default: 1000 for blue, 100 for paper)',
+    )
+    .option(
+      '--soo-value-episodes <n>',
+      'episodes per classifier seed for the SOO-value plot of every agent',
+      '100',
+    )
     .option('--batch-size <n>', 'MADDPG minibatch for the baselines (paper: 1024)')
     .option('--update-every <n>', 'env steps between update rounds for the baselines (paper: 100)')
     .option('--profile-seconds <x>', 'seconds per throughput measurement (0 skips the profile)', '2')
@@ -107,13 +144,22 @@ export function registerReproduceCmd(rl: Command, io: Io): void {
     .option('--json', 'progress as JSON lines; the last line is the summary')
     .addHelpText(
       'after',
-      '\nOn 2 cores with the paper settings: ~1 h for the two baselines in parallel, then fine-tuning and\nclassification in parallel (~15-25 min), then the rubric (~1 min). Ctrl-C stops; rerun the same command\nto resume from the last finished phase.\n\nExample:\n  soo rl reproduce --out runs/rl-paper\n  soo rl reproduce --out runs/rl-quick --baselines shipped',
+      '\nStages: baselines (unless given), then 2·K fine-tuned agents and the classifier in parallel worker\nthreads, then the rubric (blue against common reds), then the SOO value of every agent; report.md at the\nend. --budget fits in under 30 min on 2 idle cores. Ctrl-C stops; rerun the same command to resume\nfrom the last finished phase.\n\nExample:\n  soo rl reproduce --out runs/rl-budget --budget\n  soo rl reproduce --out runs/rl-full --baselines train',
     )
-    .action(async (opts: ReproduceOpts) => {
+    .action(async (opts: ReproduceOpts, cmd: Command) => {
+      if (opts.budget) {
+        const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+        if (!given('baselines')) opts.baselines = BUDGET_PRESET.baselines;
+        if (!given('finetuneEpisodes')) opts.finetuneEpisodes = BUDGET_PRESET.finetuneEpisodes;
+        if (!given('classifyEpisodes')) opts.classifyEpisodes = BUDGET_PRESET.classifyEpisodes;
+        if (!given('rubricEpisodes')) opts.rubricEpisodes = BUDGET_PRESET.rubricEpisodes;
+      }
+      if (opts.rubricProtocol !== 'blue' && opts.rubricProtocol !== 'paper')
+        throw new UsageError(`--rubric-protocol must be blue or paper, got ${opts.rubricProtocol}`);
       const seed = parseNumber('--seed', opts.seed, { integer: true });
       const config: ReproduceConfig = {
         baselines:
-          opts.baselines === undefined
+          opts.baselines === undefined || opts.baselines === 'train'
             ? null
             : opts.baselines === 'shipped'
               ? 'shipped'
@@ -126,7 +172,17 @@ export function registerReproduceCmd(rl: Command, io: Io): void {
         classifySeeds: parseSeeds('--classify-seeds', opts.classifySeeds, seed),
         classifyEpisodes: parseEpisodeCounts('--classify-episodes', opts.classifyEpisodes),
         rubricSeeds: parseIntList('--rubric-seeds', opts.rubricSeeds, 0),
-        rubricEpisodes: parseNumber('--rubric-episodes', opts.rubricEpisodes, { integer: true, min: 1 }),
+        rubricEpisodes: parseNumber(
+          '--rubric-episodes',
+          opts.rubricEpisodes ?? (opts.rubricProtocol === 'blue' ? '1000' : '100'),
+          { integer: true, min: 1 },
+        ),
+        rubricProtocol: opts.rubricProtocol,
+        finetuneSeeds: parseNumber('--finetune-seeds', opts.finetuneSeeds, { integer: true, min: 1 }),
+        sooValueEpisodes: parseNumber('--soo-value-episodes', opts.sooValueEpisodes, {
+          integer: true,
+          min: 1,
+        }),
         maddpg: maddpgOverrides(opts),
         seed,
       };

@@ -214,6 +214,8 @@ describe('soo rl', () => {
       '25',
       '--finetune-episodes',
       '6',
+      '--finetune-seeds',
+      '2',
       '--classify-seeds',
       '2',
       '--classify-episodes',
@@ -221,6 +223,8 @@ describe('soo rl', () => {
       '--rubric-seeds',
       '155,714',
       '--rubric-episodes',
+      '2',
+      '--soo-value-episodes',
       '2',
       '--profile-seconds',
       '0.05',
@@ -235,10 +239,14 @@ describe('soo rl', () => {
       'profile/phase.json',
       'baselines/deceptive/maddpg.json',
       'baselines/honest/maddpg.json',
-      'finetune/maddpg.json',
+      'finetune/soo-0/maddpg.json',
+      'finetune/soo-1/maddpg.json',
+      'finetune/control-0/maddpg.json',
+      'finetune/control-1/maddpg.json',
       'classify/classify.json',
-      'rubric/rubric.json',
-      'rubric/heatmap_soo.svg',
+      'rubric/arms.json',
+      'rubric/arms.svg',
+      'soo-values/soo-values.svg',
     ]) {
       expect(existsSync(path.join(out, x)), x).toBe(true);
     }
@@ -246,8 +254,11 @@ describe('soo rl', () => {
     for (const s of [
       '## Results',
       'episodes/seed',
-      'SOO↔honest',
-      'honest↔soo',
+      'Rubric: blue against common reds (2 episodes per env seed, 2 env seeds)',
+      '| soo | 2 |',
+      '| control | 2 |',
+      'SOO value per agent',
+      'What this shows, and what it does not',
       'env steps/s',
       'Protocol wall time',
     ]) {
@@ -257,7 +268,7 @@ describe('soo rl', () => {
 
     const again = await run([...args, '--json']);
     expect(again.code, again.err).toBe(0);
-    expect(again.err.match(/done earlier, skipping/g)).toHaveLength(6);
+    expect(again.err.match(/done earlier, skipping/g)).toHaveLength(10);
     const summary = JSON.parse(again.out.trim().split('\n').pop()!) as {
       event: string;
       protocolSeconds: number;
@@ -268,6 +279,47 @@ describe('soo rl', () => {
     const other = await run([...args.slice(0, -TINY.length), '--batch-size', '32']);
     expect(other.code).toBe(EXIT_USAGE);
     expect(other.err).toMatch(/other settings/);
+  });
+
+  it('reproduce --budget takes the shipped baselines; explicit flags win over the preset', async () => {
+    const out = path.join(dir, 'budget');
+    process.env.SOO_RL_BASELINES_DIR = baselines; // "shipped" = wherever this points (small ones here)
+    const r = await run([
+      'rl',
+      'reproduce',
+      '--budget',
+      '--out',
+      out,
+      '--finetune-episodes',
+      '2',
+      '--finetune-seeds',
+      '1',
+      '--classify-seeds',
+      '2',
+      '--classify-episodes',
+      '1,2',
+      '--rubric-seeds',
+      '155',
+      '--rubric-episodes',
+      '2',
+      '--soo-value-episodes',
+      '1',
+      '--profile-seconds',
+      '0',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    const cfg = JSON.parse(await fsp.readFile(path.join(out, 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(cfg).toMatchObject({
+      baselines: 'shipped',
+      finetuneEpisodes: 2,
+      finetuneSeeds: 1,
+      rubricEpisodes: 2,
+      rubricProtocol: 'blue',
+    });
+    expect(existsSync(path.join(out, 'baselines'))).toBe(false);
   });
 
   it('usage errors exit 2', async () => {
@@ -283,6 +335,8 @@ describe('soo rl', () => {
       ['rl', 'rubric', '--condition', 'bad name', '--out', out],
       ['rl', 'profile', '--seconds', '0'],
       ['rl', 'reproduce'],
+      ['rl', 'reproduce', '--out', out, '--rubric-protocol', 'own'],
+      ['rl', 'reproduce', '--out', out, '--finetune-seeds', '0'],
       ['rl', 'nope'],
     ]) {
       const r = await run(args);
