@@ -121,7 +121,7 @@ export function registerDemo(program: Command, io: Io): void {
       `comma-separated training seeds, or "paper" (${PAPER_SEEDS.join(', ')})`,
       'paper',
     )
-    .option('--n <n>', 'prompts per scenario and per mirrored control', '50')
+    .option('--n <n>', 'prompts per scenario and per mirrored control', '30')
     .option('--epochs <n>', 'SOO / exposure epochs over the 52 pairs (default: the toy-house preset)')
     .option('--layer <n>', 'hooked layer (default: the toy-house preset)')
     .option('--lr <x>', 'learning rate (default: the toy-house preset)')

@@ -87,13 +87,13 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
   'toy-house': {
     name: 'toy-house',
     description:
-      "the embedded toy model (assets/toy-house): layer 2 of 4 (about the paper's depth), last-token pooling, r 8 / alpha 16, lr 1e-3, 10 epochs; its sweep (model README) cannot choose yet: chance-level baseline",
+      "the embedded toy model (assets/toy-house): layer 2 of 4, last-token pooling, r 8 / alpha 16, lr 3e-4, 10 epochs, chosen by the sweep in its README on a validation split (evaluation seed 1): no setting lowered deception without breaking the model, and the rule (lowest deceptive rate, Perspectives within 10 points, then lowest KL) picked the gentlest",
     layer: 2,
     r: 8,
     alpha: 16,
     dropout: 0,
     targets: ['q_proj', 'v_proj'],
-    lr: 1e-3,
+    lr: 3e-4,
     epochs: 10,
     batch: 4,
     pooling: 'last',
