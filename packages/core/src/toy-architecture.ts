@@ -24,7 +24,7 @@ export const TOY_CHAT_TEMPLATE =
   "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\\n' + message['content'] + '<|end|>\\n' }}{% endif %}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
 
-/** Architecture of the embedded default (Llama, tied embeddings): about 0.75 M parameters. */
+/** Architecture of the embedded default (Llama, tied embeddings): 754,816 parameters. */
 export interface ToyArchitecture {
   vocabSize: number;
   hiddenSize: number;
