@@ -87,7 +87,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = {
   'toy-house': {
     name: 'toy-house',
     description:
-      "the embedded toy model (assets/toy-house): layer 2 of 4, last-token pooling, r 8 / alpha 16, lr 3e-4, 10 epochs, chosen by the sweep in its README on a validation split (evaluation seed 1): no setting lowered deception without breaking the model, and the rule (lowest deceptive rate, Perspectives within 10 points, then lowest KL) picked the gentlest",
+      'the embedded toy model (assets/toy-house): layer 2 of 4, last-token pooling, r 8 / alpha 16, lr 3e-4, 10 epochs, chosen by the sweep in its README on a validation split (evaluation seed 1): no setting lowered deception without breaking the model, and the rule (lowest deceptive rate, Perspectives within 10 points, then lowest KL) picked the gentlest',
     layer: 2,
     r: 8,
     alpha: 16,
