@@ -57,20 +57,68 @@ export function probeLine(p: ProbePoint): string {
   return p.scores.map((s) => `${s.kind} ${s.accuracy.toFixed(2)}`).join('  ');
 }
 
+/** One point of a learning curve: tokens trained so far and the accuracy of each probe kind. */
+export interface CurvePoint {
+  tokens: number;
+  accuracy: Partial<Record<string, number>>;
+}
+
+export function curvePoint(p: ProbePoint, offset = 0): CurvePoint {
+  return {
+    tokens: offset + p.tokens,
+    accuracy: Object.fromEntries(p.scores.map((x) => [x.kind, x.accuracy])),
+  };
+}
+
+interface StageRecord {
+  tokensSeen?: number;
+  corpus?: { tokens?: number };
+  epochs?: number;
+  probes?: {
+    curve?: Array<{ tokens: number; accuracy: Record<string, number> }>;
+    final?: Array<{ kind: string; accuracy: number }>;
+  };
+  continuedFrom?: StageRecord;
+}
+
+/**
+ * The learning curve of the stages a model was continued from (`training.json`'s `continuedFrom` chain,
+ * oldest first), on one token axis, and the tokens they trained in all. Stages recorded before probes
+ * existed add their tokens but no points.
+ */
+export function earlierStagesCurve(record: unknown): { points: CurvePoint[]; tokens: number } {
+  const stages: StageRecord[] = [];
+  for (let r = record as StageRecord | undefined; r && typeof r === 'object'; r = r.continuedFrom)
+    stages.unshift(r);
+  const points: CurvePoint[] = [];
+  let offset = 0;
+  for (const st of stages) {
+    const seen = st.tokensSeen ?? (st.corpus?.tokens ?? 0) * (st.epochs ?? 1);
+    for (const c of st.probes?.curve ?? []) points.push({ tokens: offset + c.tokens, accuracy: c.accuracy });
+    if (st.probes?.final)
+      points.push({
+        tokens: offset + seen,
+        accuracy: Object.fromEntries(st.probes.final.map((x) => [x.kind, x.accuracy])),
+      });
+    offset += seen;
+  }
+  return { points, tokens: offset };
+}
+
 /** The learning curve: accuracy of every probe kind against training tokens. */
-export function probeCurveSvg(points: readonly ProbePoint[], title: string): string {
-  const series = TOY_PROBE_KINDS.filter((k) => points.some((p) => p.scores.some((s) => s.kind === k))).map(
+export function probeCurveSvg(points: readonly CurvePoint[], title: string): string {
+  const series = TOY_PROBE_KINDS.filter((k) => points.some((p) => p.accuracy[k] !== undefined)).map(
     (kind) => ({
       name: kind,
       points: points.flatMap((p) => {
-        const s = p.scores.find((x) => x.kind === kind);
-        return s ? [[p.tokens / 1e6, s.accuracy] as const] : [];
+        const a = p.accuracy[kind];
+        return a === undefined ? [] : [[p.tokens / 1e6, a] as const];
       }),
     }),
   );
   return linePlot(series, {
     title,
-    xLabel: 'training tokens (millions)',
+    xLabel: 'training tokens (millions), every stage',
     yLabel: 'held-out accuracy (world rules)',
   });
 }

@@ -40,7 +40,14 @@ import { BACKEND_HELP, resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson, table } from '../io.js';
 import { createProgress } from '../progress.js';
-import { type ProbePoint, probeCurveSvg, probeLine, probeModel } from './toy-probe.js';
+import {
+  type ProbePoint,
+  curvePoint,
+  earlierStagesCurve,
+  probeCurveSvg,
+  probeLine,
+  probeModel,
+} from './toy-probe.js';
 
 /** The evaluation seed the probes draw their scenario prompts from (held out of every toy corpus). */
 const TOY_PROBE_EVAL_SEED = 0;
@@ -330,9 +337,13 @@ export function registerToy(program: Command, io: Io): void {
       const final = await probeAt(
         toyProbes({ n: finalProbeN, evalSeed: TOY_PROBE_EVAL_SEED, corpus: corpus.documents }),
       );
+      const earlier = earlierStagesCurve(previous);
       await writeFileAtomic(
         path.join(opts.out, 'probes.svg'),
-        probeCurveSvg(curve, `held-out probes while training (${path.basename(opts.out)})`),
+        probeCurveSvg(
+          [...earlier.points, ...curve.map((p) => curvePoint(p, earlier.tokens))],
+          `held-out probes while training (${path.basename(opts.out)})`,
+        ),
       );
       await saveModelWeights(model, path.join(opts.out, 'model.safetensors'), {
         soo_toy_seed: String(seed),
@@ -353,6 +364,7 @@ export function registerToy(program: Command, io: Io): void {
         },
         parameters: parameterCount,
         steps: step,
+        tokensSeen,
         scheduleSteps: total,
         trainSeconds: Math.round(trainSeconds),
         tokensPerSecond: Math.round((tokens * epochs) / trainSeconds),
