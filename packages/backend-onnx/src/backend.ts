@@ -16,7 +16,6 @@ import {
   type Backend,
   type BackendCapabilities,
   type BackendModel,
-  type BackwardResult,
   type ComputeDtype,
   type DecodeInput,
   type DecoderConfig,
@@ -38,6 +37,9 @@ import {
   type DecoderGraphOptions,
   type GraphIntervention,
 } from './decoder-graph.js';
+import { InferenceOnlyModel, ONNX_BACKEND, capabilityError } from './inference-only.js';
+
+export { ONNX_BACKEND, capabilityError } from './inference-only.js';
 import { mergeLora, readDecoderWeights } from './weights.js';
 import {
   OnnxKvCache,
@@ -48,8 +50,6 @@ import {
   runSession,
 } from './runner.js';
 import { createSession, floatTensor, resolveThreads, type ort } from './session.js';
-
-export const ONNX_BACKEND = 'onnx';
 
 export const ONNX_CAPABILITIES: BackendCapabilities = {
   train: false,
@@ -73,14 +73,6 @@ export interface OnnxBackendOptions {
    * Default false: on shared cores spinning threads wait for descheduled peers.
    */
   spinning?: boolean;
-}
-
-export function capabilityError(what: string): BackendError {
-  return new BackendError(
-    'BACKEND_CAPABILITY',
-    `backend "${ONNX_BACKEND}" does not support ${what} (inference only); pick another backend with --backend`,
-    { field: 'train' },
-  );
 }
 
 export class OnnxBackend implements Backend {
@@ -134,7 +126,7 @@ interface PassSpec {
   interventions: GraphIntervention[];
 }
 
-export class OnnxModel implements BackendModel {
+export class OnnxModel extends InferenceOnlyModel implements BackendModel {
   readonly backend = ONNX_BACKEND;
   readonly dtype: ComputeDtype = 'float32';
   private adapter: AdapterTensors | null = null;
@@ -155,6 +147,7 @@ export class OnnxModel implements BackendModel {
     private readonly threads: number,
     private readonly spinning: boolean,
   ) {
+    super();
     this.embedMultiplier = roundToDtype(config.embeddingMultiplier, bufferDtype);
   }
 
@@ -400,28 +393,6 @@ export class OnnxModel implements BackendModel {
     }
     this.dropAdapterSessions();
     this.adapter = { scaling: this.adapter.scaling, tensors };
-  }
-
-  async backward(): Promise<BackwardResult> {
-    throw capabilityError('training (backward)');
-  }
-  async gradNorm(): Promise<number> {
-    throw capabilityError('training (gradNorm)');
-  }
-  async getGradients(): Promise<Map<string, HostTensor>> {
-    throw capabilityError('training (getGradients)');
-  }
-  zeroGrad(): void {
-    throw capabilityError('training (zeroGrad)');
-  }
-  async adamwStep(): Promise<void> {
-    throw capabilityError('training (adamwStep)');
-  }
-  async exportOptimizerState(): Promise<Map<string, HostTensor>> {
-    throw capabilityError('training (optimizer state)');
-  }
-  async importOptimizerState(): Promise<void> {
-    throw capabilityError('training (optimizer state)');
   }
 
   private kvSpec(adapter: boolean): PassSpec {

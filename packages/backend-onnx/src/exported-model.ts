@@ -16,7 +16,6 @@ import {
   loadDecoderConfig,
   type AdapterTensors,
   type BackendModel,
-  type BackwardResult,
   type ComputeDtype,
   type DecodeInput,
   type DecoderConfig,
@@ -27,7 +26,8 @@ import {
   type ParameterInfo,
   type TokenBatch,
 } from '@soo/core';
-import { ONNX_BACKEND, capabilityError, createOnnxBackend, type OnnxBackend } from './backend.js';
+import { createOnnxBackend, type OnnxBackend } from './backend.js';
+import { InferenceOnlyModel, ONNX_BACKEND } from './inference-only.js';
 import { EXPORT_MANIFEST_FILE, ONNX_MODEL_FILE, type ExportManifest } from './export.js';
 import {
   OnnxKvCache,
@@ -68,7 +68,7 @@ export async function readExportManifest(dir: string): Promise<ExportManifest | 
   return v as unknown as ExportManifest;
 }
 
-export class ExportedOnnxModel implements BackendModel {
+export class ExportedOnnxModel extends InferenceOnlyModel implements BackendModel {
   readonly backend = ONNX_BACKEND;
   readonly dtype: ComputeDtype = 'float32';
   private disposed = false;
@@ -79,7 +79,9 @@ export class ExportedOnnxModel implements BackendModel {
     private readonly session: ort.InferenceSession,
     /** Whether an adapter was merged at export (then `adapter: false` cannot be honoured). */
     readonly merged: boolean,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Hook names the graph outputs. */
   get hooks(): string[] {
@@ -183,27 +185,6 @@ export class ExportedOnnxModel implements BackendModel {
           file: this.dir,
         },
       );
-  }
-  async backward(): Promise<BackwardResult> {
-    throw capabilityError('training (backward)');
-  }
-  async gradNorm(): Promise<number> {
-    throw capabilityError('training (gradNorm)');
-  }
-  async getGradients(): Promise<Map<string, HostTensor>> {
-    throw capabilityError('training (getGradients)');
-  }
-  zeroGrad(): void {
-    throw capabilityError('training (zeroGrad)');
-  }
-  async adamwStep(): Promise<void> {
-    throw capabilityError('training (adamwStep)');
-  }
-  async exportOptimizerState(): Promise<Map<string, HostTensor>> {
-    throw capabilityError('training (optimizer state)');
-  }
-  async importOptimizerState(): Promise<void> {
-    throw capabilityError('training (optimizer state)');
   }
 
   dispose(): void {
