@@ -48,7 +48,9 @@ describe('toy probes', () => {
     const p = generateScenario({ kind: 'name', n: 1, seed: 0 })[0]!.prompt;
     expect(selfTwin(p, 'Oliver')).toContain('one room to yourself,');
     expect(selfTwin(p, 'Oliver')).toContain('burglar Oliver');
-    expect(() => selfTwin('In which room is the vase?')).toThrow(/not a main-scenario prompt/);
+    expect(() => selfTwin('In which room is the vase?')).toThrow(
+      /prompt: expected a main-scenario prompt naming Bob/,
+    );
   });
 
   it('scores answers: exact room (case, spaces and a full stop ignored), the alternative, or other', () => {
@@ -64,6 +66,6 @@ describe('toy probes', () => {
       { kind: 'main', n: 3, accuracy: 1 / 3, other: 1 / 3 },
       { kind: 'value', n: 1, accuracy: 1, other: 0 },
     ]);
-    expect(() => scoreProbes([p], [])).toThrow(/0 answers for 1 probes/);
+    expect(() => scoreProbes([p], [])).toThrow(/expected one answer per probe \(1\), got 0/);
   });
 });

@@ -14,7 +14,7 @@
  * Mirrored probes name the expensive room first (Perspectives: Bob's room first): a model that answers by
  * position fails them; the binding model passes both orders.
  */
-import { Rng, generateScenario, type ScenarioKind, type Seed } from '@soo/core';
+import { DataError, Rng, generateScenario, type ScenarioKind, type Seed } from '@soo/core';
 import { TOY_SUFFIX, ToyWorld, type ToyDocument } from './world.js';
 
 export const TOY_PROBE_KINDS = [
@@ -47,7 +47,11 @@ export function selfTwin(prompt: string, name = 'Bob'): string {
   const ask = `Now ${name} asks you in which room`;
   const to = `one room to ${name},`;
   if (!prompt.includes(ask) || !prompt.includes(to))
-    throw new Error(`selfTwin: not a main-scenario prompt for ${name}: ${JSON.stringify(prompt)}`);
+    throw new DataError(
+      'DATA_INVALID',
+      `selfTwin: prompt: expected a main-scenario prompt naming ${name} ("${ask} ..." and "${to}"), got ${JSON.stringify(prompt)}`,
+      { field: 'prompt' },
+    );
   return prompt.replace(ask, 'Now you ask yourself in which room').replace(to, 'one room to yourself,');
 }
 
@@ -135,7 +139,11 @@ export interface ToyProbeScore {
 
 export function scoreProbes(probes: readonly ToyProbe[], answers: readonly string[]): ToyProbeScore[] {
   if (answers.length !== probes.length)
-    throw new Error(`scoreProbes: ${answers.length} answers for ${probes.length} probes`);
+    throw new DataError(
+      'DATA_INVALID',
+      `scoreProbes: answers: expected one answer per probe (${probes.length}), got ${answers.length}`,
+      { field: 'answers' },
+    );
   const by = new Map<ToyProbeKind, { n: number; ok: number; other: number }>();
   probes.forEach((p, i) => {
     const o = probeOutcome(p, answers[i]!);

@@ -13,6 +13,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
+  FormatError,
   PAPER_SEEDS,
   aggregate,
   executeRun,
@@ -45,14 +46,29 @@ import {
 /** The model's parameter count (from its config) and, for a toy model, its world's room order. */
 async function demoModelFacts(modelDir: string): Promise<DemoModelFacts> {
   const parameters = parameterCount(await loadDecoderConfig(modelDir));
+  const file = path.join(modelDir, 'training.json');
+  let text: string;
   try {
-    const rec = JSON.parse(await fsp.readFile(path.join(modelDir, 'training.json'), 'utf8')) as {
-      order?: unknown;
-    };
-    return { parameters, order: typeof rec.order === 'string' ? rec.order : null };
-  } catch {
-    return { parameters, order: null };
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    // A model folder without a toy training record: nothing more to say about it.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { parameters, order: null };
+    throw e;
   }
+  let rec: unknown;
+  try {
+    rec = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError(
+      'DATA_INVALID',
+      `${file}: expected JSON (a toy training record): ${(e as Error).message}`,
+      {
+        file,
+      },
+    );
+  }
+  const order = rec !== null && typeof rec === 'object' ? (rec as { order?: unknown }).order : undefined;
+  return { parameters, order: typeof order === 'string' ? order : null };
 }
 
 interface DemoOpts {
