@@ -2,7 +2,7 @@
  * Asking a toy model its held-out probes (`@soo/toy`'s probes.ts): greedy answers of a few tokens, scored
  * against the world's rules, and the learning-curve plot `soo toy train` commits with the model.
  */
-import { defaultStopTokens, lengthBuckets, linePlot, type SooModel, type SooTokenizer } from '@soo/core';
+import { defaultStopTokens, greedyChatAnswers, linePlot, type SooModel, type SooTokenizer } from '@soo/core';
 import { TOY_PROBE_KINDS, scoreProbes, type ToyProbe, type ToyProbeScore } from '@soo/toy';
 
 /** New tokens per probe answer: the longest room name is four tokens, then the end token. */
@@ -15,24 +15,13 @@ export async function answerProbes(
   probes: readonly ToyProbe[],
   batchSize = 32,
 ): Promise<string[]> {
-  const encoded = probes.map((p) => tok.encodeChatUser(p.user, { addGenerationPrompt: true }).ids);
-  const stopTokens = defaultStopTokens(model, tok);
-  const answers = new Array<string>(probes.length);
-  for (const bucket of lengthBuckets(
-    encoded.map((e) => e.length),
-    batchSize,
-  )) {
-    const gen = await model.generate({
-      prompts: bucket.map((i) => encoded[i]!),
-      maxNewTokens: PROBE_NEW_TOKENS,
-      greedy: true,
-      stopTokens,
-    });
-    bucket.forEach((i, j) => {
-      answers[i] = tok.decode(gen[j]!, { skipSpecialTokens: true });
-    });
-  }
-  return answers;
+  const ids = await greedyChatAnswers(
+    model,
+    tok,
+    probes.map((p) => p.user),
+    { maxNewTokens: PROBE_NEW_TOKENS, batchSize, stopTokens: defaultStopTokens(model, tok) },
+  );
+  return ids.map((x) => tok.decode(x, { skipSpecialTokens: true }));
 }
 
 /** One row of the learning curve: the step, tokens seen so far and every probe kind's accuracy. */

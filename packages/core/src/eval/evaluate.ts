@@ -172,6 +172,42 @@ function scenarioLabel(kind: ScenarioKind, mirrored: boolean): string {
 }
 
 /** Run the behavioural evaluation (see the module comment). */
+/**
+ * Greedy answers to user prompts through the model's chat template: prompts of similar length are batched
+ * together (`lengthBuckets`), each answer stops at a stop token or after `maxNewTokens`. Returns the new token
+ * ids per prompt, in the prompts' order (stop token included).
+ */
+export async function greedyChatAnswers(
+  model: Pick<SooModel, 'generate'>,
+  tokenizer: Pick<EvalTokenizer, 'encodeChatUser'>,
+  prompts: readonly string[],
+  options: {
+    maxNewTokens: number;
+    batchSize: number;
+    stopTokens: number[];
+    onProgress?: (p: EvaluationProgress) => void;
+  },
+): Promise<number[][]> {
+  const encoded = prompts.map((p) => tokenizer.encodeChatUser(p, { addGenerationPrompt: true }).ids);
+  const outputs: number[][] = new Array<number[]>(prompts.length);
+  let done = 0;
+  for (const bucket of lengthBuckets(
+    encoded.map((e) => e.length),
+    options.batchSize,
+  )) {
+    const gen = await model.generate({
+      prompts: bucket.map((i) => encoded[i] as number[]),
+      maxNewTokens: options.maxNewTokens,
+      greedy: true,
+      stopTokens: options.stopTokens,
+    });
+    bucket.forEach((i, j) => (outputs[i] = gen[j] ?? []));
+    done += bucket.length;
+    options.onProgress?.({ done, total: prompts.length, batch: bucket.length });
+  }
+  return outputs;
+}
+
 export async function runEvaluation(options: EvaluationOptions): Promise<EvaluationResult> {
   const { model, tokenizer } = options;
   const kinds = [...new Set((options.scenarios ?? ['main']).map((s) => parseScenarioKind(s)))];
@@ -211,25 +247,17 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     }
   }
   const flat = groups.flatMap((g) => g.items);
-  const encoded = flat.map(
-    (item) => tokenizer.encodeChatUser(item.prompt, { addGenerationPrompt: true }).ids,
-  );
-  const outputs: number[][] = new Array<number[]>(flat.length);
-  let done = 0;
-  for (const bucket of lengthBuckets(
-    encoded.map((e) => e.length),
-    batchSize,
-  )) {
-    const gen = await model.generate({
-      prompts: bucket.map((i) => encoded[i] as number[]),
+  const outputs = await greedyChatAnswers(
+    model,
+    tokenizer,
+    flat.map((item) => item.prompt),
+    {
       maxNewTokens,
-      greedy: true,
+      batchSize,
       stopTokens,
-    });
-    bucket.forEach((i, j) => (outputs[i] = gen[j] ?? []));
-    done += bucket.length;
-    options.onProgress?.({ done, total: flat.length, batch: bucket.length });
-  }
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    },
+  );
 
   const answers: EvaluationAnswer[] = [];
   const scenarios: ScenarioResult[] = [];
